@@ -1,0 +1,47 @@
+# Two commands on a fresh machine: `make run` (demo on 127.0.0.1:8056) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Debian packages the tests drive for real (browser, ffprobe, nginx for the benchmark, shellcheck).
+SYSTEM_PACKAGES := chromium ffmpeg nginx-light shellcheck
+
+.PHONY: install system-deps run test lint test-unit bench clean
+
+install: $(STAMP)
+
+# One pip command for the package and its test tools: aiobotocore pins botocore narrowly and a
+# second install could pull a botocore it does not support.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip check
+	touch $(STAMP)
+
+system-deps:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+run: install
+	STORAGE_BACKEND=local LOCAL_STORAGE_DIR="$(CURDIR)/data/recordings" LITE_DEMO_KEY=true \
+	  $(BIN)/python -m lite serve --host 127.0.0.1 --port $${PORT:-8056}
+
+lint: install system-deps
+	$(BIN)/ruff check lite tests
+	$(BIN)/ruff format --check lite tests
+	$(BIN)/mypy lite
+	shellcheck entrypoint.sh
+
+test: lint
+	$(BIN)/pytest -q -p no:cacheprovider tests
+
+bench: install system-deps
+	$(BIN)/python -m tests.bench
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache

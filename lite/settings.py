@@ -1,0 +1,245 @@
+"""Settings: one table of (name, default, help) parsed from the environment once.
+
+Pure: imports nothing of the app. `load_settings(environ)` validates every value and resolves the
+storage backend (DESIGN §4); a bad value raises `ConfigError` with one line naming the variable, the
+value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from lite.errors import ConfigError
+
+BACKENDS = ("local", "minio", "s3")
+_TRUE = ("true", "1", "yes", "on")
+_FALSE = ("false", "0", "no", "off")
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str
+    help: str
+    kind: str = "str"  # str | bool | int | choice | secret
+    choices: tuple[str, ...] = ()
+    minimum: int | None = None
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("STORAGE_BACKEND", "", "local, minio or s3; unset: chosen from the credentials present",
+            "choice", ("",) + BACKENDS),
+    Setting("LOCAL_STORAGE_DIR", "/var/lib/vexa/recordings", "Directory of the local backend"),
+    Setting("LOCAL_STORAGE_FSYNC", "true", "fsync every object and its directory before acknowledging",
+            "bool"),
+    Setting("MINIO_ENDPOINT", "minio:9000", "host:port (or URL) of an S3-compatible endpoint"),
+    Setting("MINIO_ACCESS_KEY", "", "Access key for MINIO_ENDPOINT", "secret"),
+    Setting("MINIO_SECRET_KEY", "", "Secret key for MINIO_ENDPOINT", "secret"),
+    Setting("MINIO_BUCKET", "vexa-recordings", "Bucket on MINIO_ENDPOINT"),
+    Setting("MINIO_SECURE", "false", "Use https for MINIO_ENDPOINT", "bool"),
+    Setting("MINIO_PUBLIC_ENDPOINT", "", "Endpoint browsers use for presigned URLs "
+            "(default MINIO_ENDPOINT)"),
+    Setting("AWS_REGION", "us-east-1", "Region of the S3 bucket"),
+    Setting("AWS_ACCESS_KEY_ID", "", "S3 access key (or any standard AWS credential source)", "secret"),
+    Setting("AWS_SECRET_ACCESS_KEY", "", "S3 secret key", "secret"),
+    Setting("S3_BUCKET", "vexa-recordings", "Bucket of the s3 backend"),
+    Setting("S3_ENDPOINT", "", "Endpoint of a non-AWS S3 provider; unset for AWS"),
+    Setting("S3_SECURE", "true", "Use https for S3_ENDPOINT when it has no scheme", "bool"),
+    Setting("S3_PUBLIC_ENDPOINT", "", "Endpoint browsers use for presigned URLs "
+            "(default S3_ENDPOINT)"),
+    Setting("PORT", "8056", "HTTP port", "int", minimum=0),
+    Setting("LITE_HOST", "127.0.0.1", "Address `python -m lite serve` binds (the image uses 0.0.0.0)"),
+    Setting("ADMIN_API_TOKEN", "", "Token for X-Admin-API-Key; unset: admin API disabled", "secret"),
+    Setting("INTERNAL_API_SECRET", "", "Bearer secret of trusted recorders; unset: disabled",
+            "secret"),
+    Setting("LITE_PUBLIC_URL", "", "Public base URL (e.g. https://rec.example.com) for absolute "
+            "links; unset: relative links"),
+    Setting("LITE_SIGNING_KEY", "", "Secret for upload tokens and signed /raw URLs; unset: generated "
+            "once into the storage and shared by all replicas", "secret"),
+    Setting("LITE_UPLOAD_TOKEN_TTL_SECONDS", "86400", "Lifetime of a recorder upload token", "int",
+            minimum=60),
+    Setting("LITE_DOWNLOAD_URL_TTL_SECONDS", "3600", "Lifetime of /download URLs", "int", minimum=1),
+    Setting("LITE_SESSION_IDLE_SECONDS", "600", "Finalize a session after this long without chunks",
+            "int", minimum=1),
+    Setting("LITE_RECONCILE_INTERVAL_SECONDS", "30", "How often the reconciler looks for idle "
+            "sessions; 0 disables it", "int", minimum=0),
+    Setting("LITE_MAX_CHUNK_BYTES", str(2 * 1024**3), "Largest accepted chunk or upload (413 "
+            "above)", "int", minimum=1),
+    Setting("LITE_MAX_RANGES", "16", "Most ranges served as multipart/byteranges; more: whole 200",
+            "int", minimum=1),
+    Setting("LITE_CACHE_MAX_AGE", "3600", "Cache-Control max-age of finished media", "int",
+            minimum=0),
+    Setting("LITE_CORS_ORIGINS", "", "Comma-separated origins allowed to play media cross-origin "
+            "(* for any)"),
+    Setting("LITE_REQUIRE_VOLUME", "false", "Refuse to start the image when LOCAL_STORAGE_DIR is "
+            "not a mounted volume", "bool"),
+    Setting("LITE_MOUNTINFO", "/proc/self/mountinfo", "mountinfo file the volume check reads"),
+    Setting("LITE_DEMO_KEY", "false", "On start with an empty key store, create and print a key "
+            "for user 1", "bool"),
+    Setting("LITE_LOG_LEVEL", "info", "debug, info, warning or error", "choice",
+            ("debug", "info", "warning", "error")),
+)
+
+_AWS_CREDENTIAL_SOURCES = (
+    "AWS_PROFILE",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Parsed settings; attribute names are the variable names in lower case."""
+
+    storage_backend: str
+    backend_reason: str
+    local_storage_dir: str
+    local_storage_fsync: bool
+    minio_endpoint: str
+    minio_access_key: str
+    minio_secret_key: str
+    minio_bucket: str
+    minio_secure: bool
+    minio_public_endpoint: str
+    aws_region: str
+    aws_access_key_id: str
+    aws_secret_access_key: str
+    s3_bucket: str
+    s3_endpoint: str
+    s3_secure: bool
+    s3_public_endpoint: str
+    port: int
+    lite_host: str
+    admin_api_token: str
+    internal_api_secret: str
+    lite_public_url: str
+    lite_signing_key: str
+    lite_upload_token_ttl_seconds: int
+    lite_download_url_ttl_seconds: int
+    lite_session_idle_seconds: int
+    lite_reconcile_interval_seconds: int
+    lite_max_chunk_bytes: int
+    lite_max_ranges: int
+    lite_cache_max_age: int
+    lite_cors_origins: str
+    lite_require_volume: bool
+    lite_mountinfo: str
+    lite_demo_key: bool
+    lite_log_level: str
+    warnings: tuple[str, ...] = field(default=())
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def cors_origins(self) -> tuple[str, ...]:
+        return tuple(o.strip() for o in self.lite_cors_origins.split(",") if o.strip())
+
+
+def _shown(setting: Setting, raw: str) -> str:
+    return "<hidden>" if setting.kind == "secret" else repr(raw)
+
+
+def _parse_value(setting: Setting, raw: str) -> Any:
+    if setting.kind == "bool":
+        low = raw.strip().lower()
+        if low in _TRUE:
+            return True
+        if low in _FALSE:
+            return False
+        raise ConfigError(f"{setting.name}={raw!r} is not allowed: use true or false")
+    if setting.kind == "int":
+        try:
+            number = int(raw.strip())
+        except ValueError:
+            raise ConfigError(f"{setting.name}={raw!r} is not allowed: use a whole number") from None
+        if setting.minimum is not None and number < setting.minimum:
+            raise ConfigError(
+                f"{setting.name}={raw!r} is not allowed: use a number >= {setting.minimum}"
+            )
+        return number
+    if setting.kind == "choice":
+        value = raw.strip().lower()
+        if value not in setting.choices:
+            allowed = ", ".join(c for c in setting.choices if c) or "(empty)"
+            raise ConfigError(f"{setting.name}={raw!r} is not allowed: use one of {allowed}")
+        return value
+    return raw.strip()
+
+
+def _has_aws_credentials(env: Mapping[str, str]) -> bool:
+    keys = bool(env.get("AWS_ACCESS_KEY_ID")) and bool(env.get("AWS_SECRET_ACCESS_KEY"))
+    return keys or any(env.get(name) for name in _AWS_CREDENTIAL_SOURCES)
+
+
+def resolve_backend(env: Mapping[str, str]) -> tuple[str, str, tuple[str, ...]]:
+    """Return (backend, why, warnings) by DESIGN §4; raise ConfigError on an impossible choice."""
+    explicit = env.get("STORAGE_BACKEND", "").strip().lower()
+    aws = _has_aws_credentials(env)
+    bucket_set = "S3_BUCKET" in env
+    minio_keys = bool(env.get("MINIO_ACCESS_KEY")) and bool(env.get("MINIO_SECRET_KEY"))
+    if explicit:
+        return _explicit_backend(explicit, env, aws, bucket_set, minio_keys)
+    if aws and bucket_set:
+        return "s3", "AWS credentials and S3_BUCKET present", ()
+    if aws:
+        raise ConfigError(
+            "AWS credentials are set but S3_BUCKET is not: set S3_BUCKET to use s3, "
+            "or STORAGE_BACKEND=local to keep recordings on disk"
+        )
+    if minio_keys:
+        return "minio", "MINIO_ACCESS_KEY and MINIO_SECRET_KEY present", ()
+    return "local", "no object-storage credentials set", ()
+
+
+def _explicit_backend(
+    explicit: str, env: Mapping[str, str], aws: bool, bucket_set: bool, minio_keys: bool
+) -> tuple[str, str, tuple[str, ...]]:
+    why = f"STORAGE_BACKEND={explicit}"
+    if explicit == "s3" and not env.get("S3_BUCKET", "x").strip():
+        raise ConfigError("STORAGE_BACKEND=s3 needs a bucket: S3_BUCKET is empty")
+    if explicit == "minio" and not minio_keys:
+        raise ConfigError(
+            "STORAGE_BACKEND=minio needs MINIO_ACCESS_KEY and MINIO_SECRET_KEY: one or both are empty"
+        )
+    if explicit == "minio" and not env.get("MINIO_BUCKET", "x").strip():
+        raise ConfigError("STORAGE_BACKEND=minio needs a bucket: MINIO_BUCKET is empty")
+    warnings: list[str] = []
+    if explicit == "local" and aws and bucket_set:
+        warnings.append(
+            "STORAGE_BACKEND=local while S3 credentials and S3_BUCKET are set: "
+            "recordings go to local disk, not to the bucket"
+        )
+    if explicit == "local" and minio_keys:
+        warnings.append(
+            "STORAGE_BACKEND=local while MINIO_ACCESS_KEY/MINIO_SECRET_KEY are set: "
+            "recordings go to local disk, not to MinIO"
+        )
+    return explicit, why, tuple(warnings)
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    """Parse and validate every setting; raise ConfigError naming the first bad one."""
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        raw = environ.get(setting.name, setting.default)
+        values[setting.name.lower()] = _parse_value(setting, raw)
+    backend, why, warnings = resolve_backend(environ)
+    values["storage_backend"] = backend
+    values["backend_reason"] = why
+    values["warnings"] = warnings
+    public = values["lite_public_url"]
+    if public and not public.startswith(("http://", "https://")):
+        raise ConfigError(f"LITE_PUBLIC_URL={public!r} is not allowed: use an http(s):// URL")
+    values["lite_public_url"] = public.rstrip("/")
+    return Settings(**values)
+
+
+def describe(setting: Setting, environ: Mapping[str, str]) -> str:
+    """One line for logs: the name and its value, secrets hidden."""
+    raw = environ.get(setting.name, setting.default)
+    return f"{setting.name}={_shown(setting, raw)}"
