@@ -57,7 +57,7 @@ class BadRequest(LiteError):
 
 
 class InvalidKey(BadRequest):
-    """A storage key component (id, session_uid, media type, extension) outside its allowed shape."""
+    """An id, session_uid, media type or extension outside its allowed shape."""
 
     code = "invalid_identifier"
 
@@ -70,7 +70,7 @@ class Forbidden(LiteError):
     code = "forbidden"
 
 
-class RecordingNotFound(LiteError):
+class ResourceNotFound(LiteError):
     code = "not_found"
 
 

@@ -30,57 +30,129 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("STORAGE_BACKEND", "", "local, minio or s3; unset: chosen from the credentials present",
-            "choice", ("",) + BACKENDS),
+    Setting(
+        "STORAGE_BACKEND",
+        "",
+        "local, minio or s3; unset: chosen from the credentials present",
+        "choice",
+        ("", *BACKENDS),
+    ),
     Setting("LOCAL_STORAGE_DIR", "/var/lib/vexa/recordings", "Directory of the local backend"),
-    Setting("LOCAL_STORAGE_FSYNC", "true", "fsync every object and its directory before acknowledging",
-            "bool"),
+    Setting(
+        "LOCAL_STORAGE_FSYNC",
+        "true",
+        "fsync every object and its directory before acknowledging",
+        "bool",
+    ),
     Setting("MINIO_ENDPOINT", "minio:9000", "host:port (or URL) of an S3-compatible endpoint"),
     Setting("MINIO_ACCESS_KEY", "", "Access key for MINIO_ENDPOINT", "secret"),
     Setting("MINIO_SECRET_KEY", "", "Secret key for MINIO_ENDPOINT", "secret"),
     Setting("MINIO_BUCKET", "vexa-recordings", "Bucket on MINIO_ENDPOINT"),
     Setting("MINIO_SECURE", "false", "Use https for MINIO_ENDPOINT", "bool"),
-    Setting("MINIO_PUBLIC_ENDPOINT", "", "Endpoint browsers use for presigned URLs "
-            "(default MINIO_ENDPOINT)"),
+    Setting(
+        "MINIO_PUBLIC_ENDPOINT",
+        "",
+        "Endpoint browsers use for presigned URLs (default MINIO_ENDPOINT)",
+    ),
     Setting("AWS_REGION", "us-east-1", "Region of the S3 bucket"),
-    Setting("AWS_ACCESS_KEY_ID", "", "S3 access key (or any standard AWS credential source)", "secret"),
+    Setting(
+        "AWS_ACCESS_KEY_ID", "", "S3 access key (or any standard AWS credential source)", "secret"
+    ),
     Setting("AWS_SECRET_ACCESS_KEY", "", "S3 secret key", "secret"),
     Setting("S3_BUCKET", "vexa-recordings", "Bucket of the s3 backend"),
     Setting("S3_ENDPOINT", "", "Endpoint of a non-AWS S3 provider; unset for AWS"),
     Setting("S3_SECURE", "true", "Use https for S3_ENDPOINT when it has no scheme", "bool"),
-    Setting("S3_PUBLIC_ENDPOINT", "", "Endpoint browsers use for presigned URLs "
-            "(default S3_ENDPOINT)"),
+    Setting(
+        "S3_PUBLIC_ENDPOINT", "", "Endpoint browsers use for presigned URLs (default S3_ENDPOINT)"
+    ),
     Setting("PORT", "8056", "HTTP port", "int", minimum=0),
-    Setting("LITE_HOST", "127.0.0.1", "Address `python -m lite serve` binds (the image uses 0.0.0.0)"),
-    Setting("ADMIN_API_TOKEN", "", "Token for X-Admin-API-Key; unset: admin API disabled", "secret"),
-    Setting("INTERNAL_API_SECRET", "", "Bearer secret of trusted recorders; unset: disabled",
-            "secret"),
-    Setting("LITE_PUBLIC_URL", "", "Public base URL (e.g. https://rec.example.com) for absolute "
-            "links; unset: relative links"),
-    Setting("LITE_SIGNING_KEY", "", "Secret for upload tokens and signed /raw URLs; unset: generated "
-            "once into the storage and shared by all replicas", "secret"),
-    Setting("LITE_UPLOAD_TOKEN_TTL_SECONDS", "86400", "Lifetime of a recorder upload token", "int",
-            minimum=60),
-    Setting("LITE_DOWNLOAD_URL_TTL_SECONDS", "3600", "Lifetime of /download URLs", "int", minimum=1),
-    Setting("LITE_SESSION_IDLE_SECONDS", "600", "Finalize a session after this long without chunks",
-            "int", minimum=1),
-    Setting("LITE_RECONCILE_INTERVAL_SECONDS", "30", "How often the reconciler looks for idle "
-            "sessions; 0 disables it", "int", minimum=0),
-    Setting("LITE_MAX_CHUNK_BYTES", str(2 * 1024**3), "Largest accepted chunk or upload (413 "
-            "above)", "int", minimum=1),
-    Setting("LITE_MAX_RANGES", "16", "Most ranges served as multipart/byteranges; more: whole 200",
-            "int", minimum=1),
-    Setting("LITE_CACHE_MAX_AGE", "3600", "Cache-Control max-age of finished media", "int",
-            minimum=0),
-    Setting("LITE_CORS_ORIGINS", "", "Comma-separated origins allowed to play media cross-origin "
-            "(* for any)"),
-    Setting("LITE_REQUIRE_VOLUME", "false", "Refuse to start the image when LOCAL_STORAGE_DIR is "
-            "not a mounted volume", "bool"),
+    Setting(
+        "LITE_HOST", "127.0.0.1", "Address `python -m lite serve` binds (the image uses 0.0.0.0)"
+    ),
+    Setting(
+        "ADMIN_API_TOKEN", "", "Token for X-Admin-API-Key; unset: admin API disabled", "secret"
+    ),
+    Setting(
+        "INTERNAL_API_SECRET", "", "Bearer secret of trusted recorders; unset: disabled", "secret"
+    ),
+    Setting(
+        "LITE_PUBLIC_URL",
+        "",
+        "Public base URL (e.g. https://rec.example.com) for absolute links; unset: relative links",
+    ),
+    Setting(
+        "LITE_SIGNING_KEY",
+        "",
+        "Secret for upload tokens and signed /raw URLs; unset: generated "
+        "once into the storage and shared by all replicas",
+        "secret",
+    ),
+    Setting(
+        "LITE_UPLOAD_TOKEN_TTL_SECONDS",
+        "86400",
+        "Lifetime of a recorder upload token",
+        "int",
+        minimum=60,
+    ),
+    Setting(
+        "LITE_DOWNLOAD_URL_TTL_SECONDS", "3600", "Lifetime of /download URLs", "int", minimum=1
+    ),
+    Setting(
+        "LITE_SESSION_IDLE_SECONDS",
+        "600",
+        "Finalize a session after this long without chunks",
+        "int",
+        minimum=1,
+    ),
+    Setting(
+        "LITE_RECONCILE_INTERVAL_SECONDS",
+        "30",
+        "How often the reconciler looks for idle sessions; 0 disables it",
+        "int",
+        minimum=0,
+    ),
+    Setting(
+        "LITE_MAX_CHUNK_BYTES",
+        str(2 * 1024**3),
+        "Largest accepted chunk or upload (413 above)",
+        "int",
+        minimum=1,
+    ),
+    Setting(
+        "LITE_MAX_RANGES",
+        "16",
+        "Most ranges served as multipart/byteranges; more: whole 200",
+        "int",
+        minimum=1,
+    ),
+    Setting(
+        "LITE_CACHE_MAX_AGE", "3600", "Cache-Control max-age of finished media", "int", minimum=0
+    ),
+    Setting(
+        "LITE_CORS_ORIGINS",
+        "",
+        "Comma-separated origins allowed to play media cross-origin (* for any)",
+    ),
+    Setting(
+        "LITE_REQUIRE_VOLUME",
+        "false",
+        "Refuse to start the image when LOCAL_STORAGE_DIR is not a mounted volume",
+        "bool",
+    ),
     Setting("LITE_MOUNTINFO", "/proc/self/mountinfo", "mountinfo file the volume check reads"),
-    Setting("LITE_DEMO_KEY", "false", "On start with an empty key store, create and print a key "
-            "for user 1", "bool"),
-    Setting("LITE_LOG_LEVEL", "info", "debug, info, warning or error", "choice",
-            ("debug", "info", "warning", "error")),
+    Setting(
+        "LITE_DEMO_KEY",
+        "false",
+        "On start with an empty key store, create and print a key for user 1",
+        "bool",
+    ),
+    Setting(
+        "LITE_LOG_LEVEL",
+        "info",
+        "debug, info, warning or error",
+        "choice",
+        ("debug", "info", "warning", "error"),
+    ),
 )
 
 _AWS_CREDENTIAL_SOURCES = (
@@ -156,7 +228,9 @@ def _parse_value(setting: Setting, raw: str) -> Any:
         try:
             number = int(raw.strip())
         except ValueError:
-            raise ConfigError(f"{setting.name}={raw!r} is not allowed: use a whole number") from None
+            raise ConfigError(
+                f"{setting.name}={raw!r} is not allowed: use a whole number"
+            ) from None
         if setting.minimum is not None and number < setting.minimum:
             raise ConfigError(
                 f"{setting.name}={raw!r} is not allowed: use a number >= {setting.minimum}"
@@ -204,7 +278,7 @@ def _explicit_backend(
         raise ConfigError("STORAGE_BACKEND=s3 needs a bucket: S3_BUCKET is empty")
     if explicit == "minio" and not minio_keys:
         raise ConfigError(
-            "STORAGE_BACKEND=minio needs MINIO_ACCESS_KEY and MINIO_SECRET_KEY: one or both are empty"
+            "STORAGE_BACKEND=minio needs MINIO_ACCESS_KEY and MINIO_SECRET_KEY (one or both empty)"
         )
     if explicit == "minio" and not env.get("MINIO_BUCKET", "x").strip():
         raise ConfigError("STORAGE_BACKEND=minio needs a bucket: MINIO_BUCKET is empty")

@@ -1,0 +1,79 @@
+"""The app factory: the only place settings become concrete objects (DESIGN §3)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+
+from lite.apikeys import ApiKeyStore
+from lite.http import admin, system
+from lite.http.errors import HANDLERS
+from lite.metrics import Metrics, MetricsMiddleware
+from lite.settings import Settings
+from lite.signing import SigningSecret
+from lite.storage.base import Storage
+from lite.storage.factory import open_storage
+
+log = logging.getLogger("lite")
+
+
+@dataclass
+class Services:
+    settings: Settings
+    storage: Storage
+    api_keys: ApiKeyStore
+    secret: SigningSecret
+    metrics: Metrics
+
+
+async def build_services(settings: Settings, metrics: Metrics) -> Services:
+    storage = await open_storage(settings)
+    return Services(
+        settings=settings,
+        storage=storage,
+        api_keys=ApiKeyStore(storage),
+        secret=SigningSecret(storage, settings.lite_signing_key),
+        metrics=metrics,
+    )
+
+
+async def print_demo_key(found: Services) -> None:
+    """`make run`: on an empty key store, make a key for user 1 so a demo can start at once."""
+    if await found.api_keys.any_exist():
+        return
+    plain, _ = await found.api_keys.create(1, "demo")
+    print(f"Demo API key for user 1 (shown once): {plain}", flush=True)
+    print(
+        f"  try: curl -H 'X-API-Key: {plain}' http://{found.settings.lite_host}:"
+        f"{found.settings.port}/recordings",
+        flush=True,
+    )
+
+
+def create_app(settings: Settings) -> Starlette:
+    metrics = Metrics()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        found = await build_services(settings, metrics)
+        app.state.services = found
+        for warning in settings.warnings:
+            log.warning("%s", warning)
+        try:
+            if settings.lite_demo_key:
+                await print_demo_key(found)
+            yield
+        finally:
+            await found.storage.aclose()
+
+    return Starlette(
+        routes=[*system.routes, *admin.routes],
+        lifespan=lifespan,
+        exception_handlers=HANDLERS,  # type: ignore[arg-type]
+        middleware=[Middleware(MetricsMiddleware, metrics=metrics)],
+    )

@@ -1,0 +1,318 @@
+"""Local-disk backend: crash-safe publishes, ranged reads with one thread hop per chunk.
+
+A put writes a temp file in the object's directory, fsyncs it, publishes it with `os.replace`
+(or `os.link` for create-if-absent) and fsyncs the directory: a crash at any moment leaves the old
+object or the new one, never a torn one. Temp and lock files start with "." and are never listed
+(no valid key component starts with a dot).
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import errno
+import fcntl
+import hashlib
+import os
+import secrets
+from collections.abc import AsyncIterable, AsyncIterator, Iterator
+from datetime import UTC, datetime
+
+import anyio
+import anyio.to_thread
+
+from lite.storage.base import (
+    AlreadyExists,
+    InsufficientStorage,
+    NotFound,
+    ObjectInfo,
+    PreconditionFailed,
+    StorageError,
+    Unavailable,
+)
+
+READ_CHUNK = 1024 * 1024
+WRITE_BUFFER = 1024 * 1024
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _info(key: str, st: os.stat_result) -> ObjectInfo:
+    # A replace always publishes a new inode, so (inode, mtime, size) changes with every write.
+    tag = f"{st.st_ino:x}-{st.st_mtime_ns:x}-{st.st_size:x}"
+    return ObjectInfo(
+        key=key,
+        size=st.st_size,
+        etag=hashlib.sha256(tag.encode()).hexdigest()[:32],
+        modified=datetime.fromtimestamp(st.st_mtime, UTC),
+    )
+
+
+def _translate(exc: OSError, key: str) -> StorageError:
+    if exc.errno in _NO_SPACE:
+        return InsufficientStorage("no space left on the recordings volume")
+    if isinstance(exc, FileNotFoundError):
+        return NotFound(f"no object {key}")
+    return Unavailable(f"local storage error ({errno.errorcode.get(exc.errno or 0, 'EIO')})")
+
+
+class LocalReader:
+    """Bytes [start, end] of an open file; each chunk is one `os.pread` in a worker thread."""
+
+    def __init__(self, fd: int, info: ObjectInfo, start: int, end: int) -> None:
+        self.info = info
+        self._fd: int | None = fd
+        self._pos = start
+        self._end = end
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._chunks()
+
+    async def _chunks(self) -> AsyncIterator[bytes]:
+        while self._fd is not None and self._pos <= self._end:
+            want = min(READ_CHUNK, self._end - self._pos + 1)
+            data = await anyio.to_thread.run_sync(os.pread, self._fd, want, self._pos)
+            if not data:
+                raise Unavailable(f"{self.info.key} shrank while it was read")
+            self._pos += len(data)
+            yield data
+
+    async def aclose(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+
+    def __del__(self) -> None:  # a reader that was never closed must not leak its descriptor
+        if self._fd is not None:
+            os.close(self._fd)
+
+
+class LocalStorage:
+    name = "local"
+
+    def __init__(self, root: str, fsync: bool = True) -> None:
+        self.root = os.path.realpath(root)
+        self.fsync = fsync
+
+    # --- paths ----------------------------------------------------------------------------------
+
+    def path_of(self, key: str) -> str:
+        """The file of key, verified to stay under the root (defence in depth behind lite.keys)."""
+        parts = key.split("/")
+        if not key or any(p in ("", ".", "..") or p.startswith(".") for p in parts):
+            raise NotFound(f"no object {key!r}")
+        path = os.path.realpath(os.path.join(self.root, *parts))
+        if not path.startswith(self.root + os.sep):
+            raise NotFound(f"no object {key!r}")
+        return path
+
+    def _ensure_dir(self, directory: str) -> None:
+        """Create missing directories; fsync each new one's parent so the entry is durable."""
+        missing: list[str] = []
+        while not os.path.isdir(directory):
+            missing.append(directory)
+            directory = os.path.dirname(directory)
+        for new_dir in reversed(missing):
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(new_dir)
+            self._sync_dir(os.path.dirname(new_dir))
+
+    def _sync_dir(self, directory: str) -> None:
+        if not self.fsync:
+            return
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    # --- writes ---------------------------------------------------------------------------------
+
+    async def _write_temp(self, path: str, data: AsyncIterable[bytes]) -> str:
+        directory = os.path.dirname(path)
+        await anyio.to_thread.run_sync(self._ensure_dir, directory)
+        temp = os.path.join(directory, f".tmp-{os.path.basename(path)}-{secrets.token_hex(6)}")
+        fd = await anyio.to_thread.run_sync(
+            lambda: os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        )
+        try:
+            # Coalesce small body pieces so each thread hop writes up to 1 MiB.
+            pending = bytearray()
+            async for block in data:
+                pending += block
+                if len(pending) >= WRITE_BUFFER:
+                    await anyio.to_thread.run_sync(_write_fully, fd, bytes(pending))
+                    pending.clear()
+            if pending:
+                await anyio.to_thread.run_sync(_write_fully, fd, bytes(pending))
+            if self.fsync:
+                await anyio.to_thread.run_sync(os.fsync, fd)
+        except BaseException:
+            os.close(fd)
+            _unlink_quietly(temp)
+            raise
+        os.close(fd)
+        return temp
+
+    async def _publish(
+        self, key: str, data: AsyncIterable[bytes], mode: str, etag: str | None = None
+    ) -> ObjectInfo:
+        path = self.path_of(key)
+        temp = ""
+        try:
+            temp = await self._write_temp(path, data)
+            publish = {"replace": self._replace, "create": self._create, "cas": self._cas}[mode]
+            st = await anyio.to_thread.run_sync(publish, key, temp, path, etag)
+        except OSError as exc:
+            raise _translate(exc, key) from None
+        finally:
+            if temp:
+                _unlink_quietly(temp)
+        return _info(key, st)
+
+    def _replace(self, key: str, temp: str, path: str, etag: str | None) -> os.stat_result:
+        st = os.stat(temp)
+        os.replace(temp, path)
+        self._sync_dir(os.path.dirname(path))
+        return st
+
+    def _create(self, key: str, temp: str, path: str, etag: str | None) -> os.stat_result:
+        try:
+            os.link(temp, path)  # atomic create-if-absent, also across processes
+        except FileExistsError:
+            raise AlreadyExists(f"{key} exists") from None
+        os.unlink(temp)
+        self._sync_dir(os.path.dirname(path))
+        return os.stat(path)
+
+    def _cas(self, key: str, temp: str, path: str, etag: str | None) -> os.stat_result:
+        with _dir_lock(os.path.dirname(path)):
+            try:
+                current = _info(key, os.stat(path)).etag
+            except FileNotFoundError:
+                current = None
+            if current != etag:
+                raise PreconditionFailed(f"{key} changed (etag {current} != {etag})")
+            return self._replace(key, temp, path, etag)
+
+    async def put(self, key: str, data: AsyncIterable[bytes]) -> ObjectInfo:
+        return await self._publish(key, data, "replace")
+
+    async def put_if_absent(self, key: str, data: AsyncIterable[bytes]) -> ObjectInfo:
+        return await self._publish(key, data, "create")
+
+    async def put_if_match(self, key: str, data: AsyncIterable[bytes], etag: str) -> ObjectInfo:
+        return await self._publish(key, data, "cas", etag)
+
+    # --- reads ----------------------------------------------------------------------------------
+
+    async def stat(self, key: str) -> ObjectInfo:
+        path = self.path_of(key)
+        try:
+            st = await anyio.to_thread.run_sync(os.stat, path)
+        except OSError as exc:
+            raise _translate(exc, key) from None
+        return _info(key, st)
+
+    async def open_range(self, key: str, start: int = 0, end: int | None = None) -> LocalReader:
+        path = self.path_of(key)
+        try:
+            fd, st = await anyio.to_thread.run_sync(_open_and_stat, path)
+        except OSError as exc:
+            raise _translate(exc, key) from None
+        last = st.st_size - 1 if end is None else min(end, st.st_size - 1)
+        return LocalReader(fd, _info(key, st), start, last)
+
+    async def list(self, prefix: str) -> AsyncIterator[ObjectInfo]:
+        found = await anyio.to_thread.run_sync(self._scan, prefix)
+        for info in found:
+            yield info
+
+    def _scan(self, prefix: str) -> builtins.list[ObjectInfo]:
+        directory, _, _ = prefix.rpartition("/")
+        base = os.path.join(self.root, *directory.split("/")) if directory else self.root
+        found: builtins.list[ObjectInfo] = []
+        for path in _walk_files(base):
+            key = os.path.relpath(path, self.root).replace(os.sep, "/")
+            if key.startswith(prefix):
+                with contextlib.suppress(FileNotFoundError):
+                    found.append(_info(key, os.stat(path)))
+        found.sort(key=lambda info: info.key)
+        return found
+
+    # --- the rest -------------------------------------------------------------------------------
+
+    async def delete(self, key: str) -> None:
+        path = self.path_of(key)
+        await anyio.to_thread.run_sync(self._delete_path, path)
+
+    def _delete_path(self, path: str) -> None:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise _translate(exc, path) from None
+        self._sync_dir(os.path.dirname(path))
+        # Prune directories left empty so a deleted recording leaves nothing behind.
+        directory = os.path.dirname(path)
+        while directory != self.root and directory.startswith(self.root + os.sep):
+            if os.listdir(directory) == [".lock"]:
+                # Only the CAS lock is left; with the manifest gone no CAS can succeed here.
+                _unlink_quietly(os.path.join(directory, ".lock"))
+            try:
+                os.rmdir(directory)
+            except OSError:
+                break
+            directory = os.path.dirname(directory)
+
+    async def check_writable(self) -> None:
+        probe = f"_system/probe/{secrets.token_hex(8)}"
+        await self.put(probe, _one(b"ok"))
+        await self.delete(probe)
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def _one(payload: bytes) -> AsyncIterator[bytes]:
+    yield payload
+
+
+def _write_fully(fd: int, block: bytes) -> None:
+    view = memoryview(block)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _unlink_quietly(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
+def _open_and_stat(path: str) -> tuple[int, os.stat_result]:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return fd, os.fstat(fd)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _walk_files(base: str) -> Iterator[str]:
+    for directory, subdirs, files in os.walk(base):
+        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
+        for name in files:
+            if not name.startswith("."):
+                yield os.path.join(directory, name)
+
+
+@contextlib.contextmanager
+def _dir_lock(directory: str) -> Iterator[None]:
+    """An exclusive lock per directory (flock), held across processes sharing the disk."""
+    fd = os.open(os.path.join(directory, ".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

@@ -1,0 +1,296 @@
+"""S3 backend (minio and s3 modes) on aiobotocore: one client for the app's lifetime.
+
+Puts stream: the first part is buffered; a stream that ends within it is one PutObject, a longer
+one becomes a multipart upload of equal parts. Create-if-absent and compare-and-swap use
+`If-None-Match: *` and `If-Match`. Presigned URLs come from a second client bound to the public
+endpoint, so a URL signed inside a container network works in the user's browser.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
+from botocore.exceptions import BotoCoreError, ClientError
+
+from lite.storage.base import (
+    AlreadyExists,
+    InsufficientStorage,
+    NotFound,
+    ObjectInfo,
+    PreconditionFailed,
+    StorageError,
+    Unavailable,
+)
+
+PART_SIZE = 8 * 1024 * 1024  # ≥ 5 MiB, the S3 minimum for every part but the last
+READ_CHUNK = 256 * 1024
+_NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
+_PRECONDITION = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
+_NO_SPACE = {"XMinioStorageFull", "InsufficientStorage", "507"}
+
+
+@dataclass(frozen=True)
+class S3Options:
+    bucket: str
+    endpoint_url: str | None  # None: AWS
+    public_endpoint_url: str | None
+    region: str
+    access_key: str | None
+    secret_key: str | None
+    path_style: bool
+    connect_timeout: float = 5.0
+    read_timeout: float = 60.0
+    max_attempts: int = 3
+    max_pool_connections: int = 64
+
+
+def _translate(exc: Exception, key: str) -> StorageError:
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", ""))
+        status = str(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
+        if code in _NOT_FOUND or (status == "404" and code != "NoSuchBucket"):
+            return NotFound(f"no object {key}")
+        if code in _PRECONDITION or status in ("412", "409"):
+            return PreconditionFailed(f"{key} changed")
+        if code in _NO_SPACE or status == "507":
+            return InsufficientStorage("object storage is full")
+        if code == "NoSuchBucket":
+            return Unavailable("the bucket does not exist")
+        if code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
+            return Unavailable(f"object storage refused the credentials ({code})")
+        return Unavailable(f"object storage error ({code or status})")
+    return Unavailable(f"object storage unreachable ({type(exc).__name__})")
+
+
+def _info(key: str, size: int, etag: str, modified: datetime | None) -> ObjectInfo:
+    when = modified.astimezone(UTC) if modified else datetime.now(UTC)
+    return ObjectInfo(key=key, size=size, etag=etag.strip('"'), modified=when)
+
+
+class S3Reader:
+    """A streaming GetObject body; `aclose` releases the connection also after an abort."""
+
+    def __init__(self, body: Any, info: ObjectInfo) -> None:
+        self.info = info
+        self._body = body
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._chunks()
+
+    async def _chunks(self) -> AsyncIterator[bytes]:
+        try:
+            while self._body is not None:
+                data = await self._body.read(READ_CHUNK)
+                if not data:
+                    break
+                yield data
+        except (BotoCoreError, OSError) as exc:
+            raise Unavailable(f"object storage stream broke ({type(exc).__name__})") from None
+
+    async def aclose(self) -> None:
+        body, self._body = self._body, None
+        if body is not None:
+            body.close()
+
+
+class S3Storage:
+    def __init__(self, name: str, options: S3Options) -> None:
+        self.name = name
+        self.options = options
+        self.bucket = options.bucket
+        self._stack = contextlib.AsyncExitStack()
+        self._client: Any = None
+        self._signer: Any = None
+
+    def _config(self) -> AioConfig:
+        o = self.options
+        return AioConfig(
+            region_name=o.region,
+            signature_version="s3v4",
+            connect_timeout=o.connect_timeout,
+            read_timeout=o.read_timeout,
+            retries={"max_attempts": o.max_attempts, "mode": "standard"},
+            max_pool_connections=o.max_pool_connections,
+            s3={"addressing_style": "path" if o.path_style else "auto"},
+            # Other S3-compatible providers reject the newer default checksum headers.
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        )
+
+    async def open(self) -> S3Storage:
+        session = get_session()
+        creds = {
+            "aws_access_key_id": self.options.access_key or None,
+            "aws_secret_access_key": self.options.secret_key or None,
+        }
+        config = self._config()
+        self._client = await self._stack.enter_async_context(
+            session.create_client(
+                "s3", endpoint_url=self.options.endpoint_url, config=config, **creds
+            )
+        )
+        public = self.options.public_endpoint_url or self.options.endpoint_url
+        self._signer = await self._stack.enter_async_context(
+            session.create_client("s3", endpoint_url=public, config=config, **creds)
+        )
+        return self
+
+    async def aclose(self) -> None:
+        await self._stack.aclose()
+
+    async def _call(self, op: str, key: str, **params: Any) -> Any:
+        try:
+            return await getattr(self._client, op)(Bucket=self.bucket, **params)
+        except (ClientError, BotoCoreError, OSError) as exc:
+            raise _translate(exc, key) from None
+
+    # --- writes ---------------------------------------------------------------------------------
+
+    async def put(self, key: str, data: AsyncIterable[bytes]) -> ObjectInfo:
+        return await self._put(key, data, {})
+
+    async def put_if_absent(self, key: str, data: AsyncIterable[bytes]) -> ObjectInfo:
+        try:
+            return await self._put(key, data, {"IfNoneMatch": "*"})
+        except PreconditionFailed:
+            raise AlreadyExists(f"{key} exists") from None
+
+    async def put_if_match(self, key: str, data: AsyncIterable[bytes], etag: str) -> ObjectInfo:
+        # A missing key answers 404 on some servers and 412 on others: both mean "changed".
+        try:
+            return await self._put(key, data, {"IfMatch": f'"{etag}"'})
+        except NotFound:
+            raise PreconditionFailed(f"{key} is gone") from None
+
+    async def _put(self, key: str, data: AsyncIterable[bytes], cond: dict[str, str]) -> ObjectInfo:
+        stream = aiter(data)
+        first = await _fill(stream, bytearray())
+        if len(first) < PART_SIZE:
+            done = await self._call("put_object", key, Key=key, Body=bytes(first), **cond)
+            return _info(key, len(first), done["ETag"], None)
+        return await self._multipart(key, first, stream, cond)
+
+    async def _multipart(
+        self, key: str, first: bytearray, stream: AsyncIterator[bytes], cond: dict[str, str]
+    ) -> ObjectInfo:
+        upload = await self._call("create_multipart_upload", key, Key=key)
+        upload_id = upload["UploadId"]
+        size = 0
+        try:
+            parts: list[dict[str, Any]] = []
+            buffer = first
+            while buffer:
+                part = bytes(buffer[:PART_SIZE])
+                del buffer[:PART_SIZE]
+                size += len(part)
+                done = await self._call(
+                    "upload_part",
+                    key,
+                    Key=key,
+                    UploadId=upload_id,
+                    PartNumber=len(parts) + 1,
+                    Body=part,
+                )
+                parts.append({"PartNumber": len(parts) + 1, "ETag": done["ETag"]})
+                buffer = await _fill(stream, buffer)
+            done = await self._call(
+                "complete_multipart_upload",
+                key,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+                **cond,
+            )
+        except BaseException:
+            with contextlib.suppress(StorageError):
+                await self._call("abort_multipart_upload", key, Key=key, UploadId=upload_id)
+            raise
+        return _info(key, size, done["ETag"], None)
+
+    # --- reads ----------------------------------------------------------------------------------
+
+    async def stat(self, key: str) -> ObjectInfo:
+        head = await self._call("head_object", key, Key=key)
+        return _info(key, head["ContentLength"], head["ETag"], head.get("LastModified"))
+
+    async def open_range(self, key: str, start: int = 0, end: int | None = None) -> S3Reader:
+        params: dict[str, Any] = {"Key": key}
+        if start or end is not None:
+            params["Range"] = f"bytes={start}-{'' if end is None else end}"
+        try:
+            got = await self._client.get_object(Bucket=self.bucket, **params)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "InvalidRange":
+                raise _translate(exc, key) from None
+            # Nothing lies in the range (an empty object): an empty read, like a file past EOF.
+            return S3Reader(None, await self.stat(key))
+        except (BotoCoreError, OSError) as exc:
+            raise _translate(exc, key) from None
+        size = _total_size(got)
+        info = _info(key, size, got["ETag"], got.get("LastModified"))
+        return S3Reader(got["Body"], info)
+
+    async def list(self, prefix: str) -> AsyncIterator[ObjectInfo]:
+        paginator = self._client.get_paginator("list_objects_v2")
+        try:
+            async for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                for obj in page.get("Contents", []):
+                    yield _info(obj["Key"], obj["Size"], obj["ETag"], obj.get("LastModified"))
+        except (ClientError, BotoCoreError, OSError) as exc:
+            raise _translate(exc, prefix) from None
+
+    # --- the rest -------------------------------------------------------------------------------
+
+    async def delete(self, key: str) -> None:
+        with contextlib.suppress(NotFound):
+            await self._call("delete_object", key, Key=key)
+
+    async def check_writable(self) -> None:
+        await self._call("head_bucket", "")
+        probe = f"_system/probe/{secrets.token_hex(8)}"
+        await self._call("put_object", probe, Key=probe, Body=b"ok")
+        await self.delete(probe)
+
+    async def presign_get(
+        self,
+        key: str,
+        expires_in: int,
+        content_type: str | None = None,
+        content_disposition: str | None = None,
+    ) -> str:
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if content_type:
+            params["ResponseContentType"] = content_type
+        if content_disposition:
+            params["ResponseContentDisposition"] = content_disposition
+        url: str = await self._signer.generate_presigned_url(
+            "get_object", Params=params, ExpiresIn=expires_in
+        )
+        return url
+
+
+async def _fill(stream: AsyncIterator[bytes], buffer: bytearray) -> bytearray:
+    """Read from stream until buffer holds a whole part or the stream ends."""
+    while len(buffer) < PART_SIZE:
+        try:
+            buffer += await anext(stream)
+        except StopAsyncIteration:
+            break
+    return buffer
+
+
+def _total_size(got: dict[str, Any]) -> int:
+    content_range = got.get("ContentRange")  # "bytes 0-99/1234"
+    if content_range and "/" in content_range:
+        total = content_range.rsplit("/", 1)[1]
+        if total.isdigit():
+            return int(total)
+    return int(got["ContentLength"])
