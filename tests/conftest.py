@@ -21,7 +21,8 @@ from tests.servers import SeaweedServer, drop_bucket, make_bucket
 for _name in [s.name for s in SETTINGS] + [n for n in os.environ if n.startswith("AWS_")]:
     os.environ.pop(_name, None)
 os.environ.update(
-    AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null",
+    AWS_CONFIG_FILE="/dev/null",
+    AWS_SHARED_CREDENTIALS_FILE="/dev/null",
     AWS_EC2_METADATA_DISABLED="true",
 )
 
@@ -57,9 +58,13 @@ def moto_endpoint() -> Iterator[str]:
 
 def s3_env(endpoint: str, bucket: str, **extra: str) -> dict[str, str]:
     return {
-        "STORAGE_BACKEND": "s3", "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing", "S3_BUCKET": bucket, "S3_ENDPOINT": endpoint,
-        "S3_SECURE": "false", **extra,
+        "STORAGE_BACKEND": "s3",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "S3_BUCKET": bucket,
+        "S3_ENDPOINT": endpoint,
+        "S3_SECURE": "false",
+        **extra,
     }
 
 

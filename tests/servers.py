@@ -19,8 +19,8 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -56,13 +56,18 @@ def s3_client(endpoint: str) -> Any:
     import botocore.session
 
     config = botocore.config.Config(
-        s3={"addressing_style": "path"}, retries={"max_attempts": 1},
+        s3={"addressing_style": "path"},
+        retries={"max_attempts": 1},
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
     )
     return botocore.session.get_session().create_client(
-        "s3", endpoint_url=endpoint, region_name="us-east-1", config=config,
-        aws_access_key_id=S3_USER["accessKey"], aws_secret_access_key=S3_USER["secretKey"],
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        config=config,
+        aws_access_key_id=S3_USER["accessKey"],
+        aws_secret_access_key=S3_USER["secretKey"],
     )
 
 
@@ -100,8 +105,9 @@ def drop_bucket(endpoint: str, bucket: str) -> None:
                 client.delete_object(Bucket=bucket, Key=obj["Key"])
         uploads = client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
         for upload in uploads:
-            client.abort_multipart_upload(Bucket=bucket, Key=upload["Key"],
-                                          UploadId=upload["UploadId"])
+            client.abort_multipart_upload(
+                Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+            )
         client.delete_bucket(Bucket=bucket)
     finally:
         client.close()
@@ -127,21 +133,44 @@ class SeaweedServer:
     ports: dict[str, int] = field(default_factory=dict)
 
     def start(self) -> SeaweedServer:
-        names = ["master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
-                 "filer.port", "filer.port.grpc", "s3.port", "s3.port.grpc", "s3.port.iceberg",
-                 "s3.port.lance", "admin.port", "admin.port.grpc"]
+        names = [
+            "master.port",
+            "master.port.grpc",
+            "volume.port",
+            "volume.port.grpc",
+            "filer.port",
+            "filer.port.grpc",
+            "s3.port",
+            "s3.port.grpc",
+            "s3.port.iceberg",
+            "s3.port.lance",
+            "admin.port",
+            "admin.port.grpc",
+        ]
         self.ports = dict(zip(names, free_ports(len(names)), strict=True))
         config = self.workdir / "s3.json"
-        identity = {"name": "test", "credentials": [S3_USER],
-                    "actions": ["Admin", "Read", "Write", "List", "Tagging"]}
+        identity = {
+            "name": "test",
+            "credentials": [S3_USER],
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+        }
         config.write_text(json.dumps({"identities": [identity]}))
         (self.workdir / "data").mkdir(exist_ok=True)
-        args = [weed_binary(), "mini", f"-dir={self.workdir / 'data'}", "-ip=127.0.0.1",
-                "-ip.bind=127.0.0.1", "-admin.ui=false", "-webdav=false", f"-s3.config={config}"]
+        args = [
+            weed_binary(),
+            "mini",
+            f"-dir={self.workdir / 'data'}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            "-admin.ui=false",
+            "-webdav=false",
+            f"-s3.config={config}",
+        ]
         args += [f"-{name}={port}" for name, port in self.ports.items()]
         log = open(self.workdir / "weed.log", "wb")  # noqa: SIM115 - lives as long as the server
-        self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
-                                        cwd=self.workdir, start_new_session=True)
+        self.process = subprocess.Popen(
+            args, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir, start_new_session=True
+        )
         log.close()
         self.endpoint = f"http://127.0.0.1:{self.ports['s3.port']}"
         self._wait_writable(deadline=time.monotonic() + 60)
@@ -196,7 +225,10 @@ class AppServer:
         log = open(self.log_path, "wb")  # noqa: SIM115 - lives as long as the server
         self.process = subprocess.Popen(
             [sys.executable, "-m", "lite", "serve", "--host", "127.0.0.1", "--port", "0"],
-            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
         )
         log.close()
         deadline = time.monotonic() + timeout

@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.mediafiles import make_wav, make_webm, requires_ffmpeg, requires_ffprobe
 
 from lite import media
 from lite.media import (
@@ -22,6 +21,7 @@ from lite.media import (
     probe_duration,
     safe_filename,
 )
+from tests.mediafiles import make_wav, make_webm, requires_ffmpeg, requires_ffprobe
 
 # --- content types --------------------------------------------------------------------------------
 

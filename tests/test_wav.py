@@ -7,17 +7,6 @@ import struct
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from tests.mediafiles import (
-    build_riff,
-    chunk,
-    extensible_fmt_body,
-    fmt_body,
-    list_chunk,
-    make_wav,
-    pcm,
-    read_wav,
-    streaming_wav,
-)
 
 from lite.wav import (
     HEADER_PROBE_BYTES,
@@ -29,6 +18,17 @@ from lite.wav import (
     header_size,
     pad_byte_needed,
     parse_wav_header,
+)
+from tests.mediafiles import (
+    build_riff,
+    chunk,
+    extensible_fmt_body,
+    fmt_body,
+    list_chunk,
+    make_wav,
+    pcm,
+    read_wav,
+    streaming_wav,
 )
 
 PCM16_MONO = WavFormat(1, 1, 16000, 32000, 2, 16)
