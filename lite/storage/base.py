@@ -7,8 +7,9 @@ boundary, so nothing above this package sees an `OSError` or a botocore exceptio
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator
-from dataclasses import dataclass
+import builtins
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
@@ -26,6 +27,8 @@ __all__ = [
     "ByteReader",
     "ConditionalWriter",
     "InsufficientStorage",
+    "LocalPaths",
+    "MetadataSource",
     "NotFound",
     "ObjectInfo",
     "PreconditionFailed",
@@ -44,6 +47,13 @@ class ObjectInfo:
     size: int
     etag: str  # opaque, without quotes; changes whenever the content is replaced
     modified: datetime  # timezone-aware UTC
+    # Small string facts stored with the object (e.g. its sha256); filled by stat and
+    # open_range, not by list. A backend that cannot keep them returns {}.
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+# Metadata is asked for once the stream is consumed, so it can describe the bytes (a digest).
+MetadataSource = Callable[[], Mapping[str, str]]
 
 
 class ByteReader(Protocol):
@@ -59,8 +69,12 @@ class ByteReader(Protocol):
 class Storage(Protocol):
     name: str
 
-    async def put(self, key: str, data: AsyncIterable[bytes]) -> ObjectInfo:
-        """Store the whole stream at key; the object appears only once it is complete."""
+    async def put(
+        self, key: str, data: AsyncIterable[bytes], metadata: MetadataSource | None = None
+    ) -> ObjectInfo:
+        """Store the whole stream at key; the object appears only once it is complete.
+
+        If iterating `data` raises, nothing is stored and the error propagates."""
         ...
 
     async def stat(self, key: str) -> ObjectInfo: ...
@@ -77,6 +91,10 @@ class Storage(Protocol):
         """Every object whose key starts with prefix, in key order."""
         ...
 
+    async def list_children(self, prefix: str) -> builtins.list[str]:
+        """Names of the 'directories' directly under prefix (which ends with '/'), sorted."""
+        ...
+
     async def check_writable(self) -> None:
         """Raise a StorageError when the storage cannot be reached or written."""
         ...
@@ -86,11 +104,19 @@ class Storage(Protocol):
 
 @runtime_checkable
 class ConditionalWriter(Protocol):
-    async def put_if_absent(self, key: str, data: AsyncIterable[bytes]) -> ObjectInfo:
+    async def put_if_absent(
+        self, key: str, data: AsyncIterable[bytes], metadata: MetadataSource | None = None
+    ) -> ObjectInfo:
         """Create key only if it does not exist; else AlreadyExists."""
         ...
 
-    async def put_if_match(self, key: str, data: AsyncIterable[bytes], etag: str) -> ObjectInfo:
+    async def put_if_match(
+        self,
+        key: str,
+        data: AsyncIterable[bytes],
+        etag: str,
+        metadata: MetadataSource | None = None,
+    ) -> ObjectInfo:
         """Replace key only while its etag is still `etag`; else PreconditionFailed."""
         ...
 
@@ -105,6 +131,13 @@ class Presigner(Protocol):
         content_disposition: str | None = None,
     ) -> str:
         """A URL a browser can GET (with Range) without credentials until it expires."""
+        ...
+
+
+@runtime_checkable
+class LocalPaths(Protocol):
+    def local_path(self, key: str) -> str:
+        """The file holding key, for tools that read files (ffprobe)."""
         ...
 
 

@@ -24,6 +24,7 @@ import anyio.to_thread
 from lite.storage.base import (
     AlreadyExists,
     InsufficientStorage,
+    MetadataSource,
     NotFound,
     ObjectInfo,
     PreconditionFailed,
@@ -34,9 +35,32 @@ from lite.storage.base import (
 READ_CHUNK = 1024 * 1024
 WRITE_BUFFER = 1024 * 1024
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+_XATTR = "user.lite."
+_NO_XATTR = (errno.ENOTSUP, errno.EOPNOTSUPP, errno.EPERM)
 
 
-def _info(key: str, st: os.stat_result) -> ObjectInfo:
+def _read_metadata(fd_or_path: int | str) -> dict[str, str]:
+    try:
+        names = [n for n in os.listxattr(fd_or_path) if n.startswith(_XATTR)]
+        return {n[len(_XATTR) :]: os.getxattr(fd_or_path, n).decode() for n in names}
+    except OSError:
+        return {}  # a filesystem without user xattrs keeps no metadata
+
+
+def _write_metadata(fd: int, metadata: MetadataSource | None) -> None:
+    """Set metadata on the temp file, so it is published atomically with the bytes."""
+    if metadata is None:
+        return
+    for name, value in metadata().items():
+        try:
+            os.setxattr(fd, _XATTR + name, value.encode())
+        except OSError as exc:
+            if exc.errno in _NO_XATTR:
+                return
+            raise
+
+
+def _info(key: str, st: os.stat_result, metadata: dict[str, str] | None = None) -> ObjectInfo:
     # A replace always publishes a new inode, so (inode, mtime, size) changes with every write.
     tag = f"{st.st_ino:x}-{st.st_mtime_ns:x}-{st.st_size:x}"
     return ObjectInfo(
@@ -44,6 +68,7 @@ def _info(key: str, st: os.stat_result) -> ObjectInfo:
         size=st.st_size,
         etag=hashlib.sha256(tag.encode()).hexdigest()[:32],
         modified=datetime.fromtimestamp(st.st_mtime, UTC),
+        metadata=metadata or {},
     )
 
 
@@ -127,7 +152,9 @@ class LocalStorage:
 
     # --- writes ---------------------------------------------------------------------------------
 
-    async def _write_temp(self, path: str, data: AsyncIterable[bytes]) -> str:
+    async def _write_temp(
+        self, path: str, data: AsyncIterable[bytes], metadata: MetadataSource | None
+    ) -> str:
         directory = os.path.dirname(path)
         await anyio.to_thread.run_sync(self._ensure_dir, directory)
         temp = os.path.join(directory, f".tmp-{os.path.basename(path)}-{secrets.token_hex(6)}")
@@ -144,6 +171,7 @@ class LocalStorage:
                     pending.clear()
             if pending:
                 await anyio.to_thread.run_sync(_write_fully, fd, bytes(pending))
+            _write_metadata(fd, metadata)
             if self.fsync:
                 await anyio.to_thread.run_sync(os.fsync, fd)
         except BaseException:
@@ -154,12 +182,17 @@ class LocalStorage:
         return temp
 
     async def _publish(
-        self, key: str, data: AsyncIterable[bytes], mode: str, etag: str | None = None
+        self,
+        key: str,
+        data: AsyncIterable[bytes],
+        mode: str,
+        etag: str | None = None,
+        metadata: MetadataSource | None = None,
     ) -> ObjectInfo:
         path = self.path_of(key)
         temp = ""
         try:
-            temp = await self._write_temp(path, data)
+            temp = await self._write_temp(path, data, metadata)
             publish = {"replace": self._replace, "create": self._create, "cas": self._cas}[mode]
             st = await anyio.to_thread.run_sync(publish, key, temp, path, etag)
         except OSError as exc:
@@ -167,7 +200,7 @@ class LocalStorage:
         finally:
             if temp:
                 _unlink_quietly(temp)
-        return _info(key, st)
+        return _info(key, st, dict(metadata()) if metadata else None)
 
     def _replace(self, key: str, temp: str, path: str, etag: str | None) -> os.stat_result:
         st = os.stat(temp)
@@ -194,24 +227,34 @@ class LocalStorage:
                 raise PreconditionFailed(f"{key} changed (etag {current} != {etag})")
             return self._replace(key, temp, path, etag)
 
-    async def put(self, key: str, data: AsyncIterable[bytes]) -> ObjectInfo:
-        return await self._publish(key, data, "replace")
+    async def put(
+        self, key: str, data: AsyncIterable[bytes], metadata: MetadataSource | None = None
+    ) -> ObjectInfo:
+        return await self._publish(key, data, "replace", metadata=metadata)
 
-    async def put_if_absent(self, key: str, data: AsyncIterable[bytes]) -> ObjectInfo:
-        return await self._publish(key, data, "create")
+    async def put_if_absent(
+        self, key: str, data: AsyncIterable[bytes], metadata: MetadataSource | None = None
+    ) -> ObjectInfo:
+        return await self._publish(key, data, "create", metadata=metadata)
 
-    async def put_if_match(self, key: str, data: AsyncIterable[bytes], etag: str) -> ObjectInfo:
-        return await self._publish(key, data, "cas", etag)
+    async def put_if_match(
+        self,
+        key: str,
+        data: AsyncIterable[bytes],
+        etag: str,
+        metadata: MetadataSource | None = None,
+    ) -> ObjectInfo:
+        return await self._publish(key, data, "cas", etag, metadata)
 
     # --- reads ----------------------------------------------------------------------------------
 
     async def stat(self, key: str) -> ObjectInfo:
         path = self.path_of(key)
         try:
-            st = await anyio.to_thread.run_sync(os.stat, path)
+            st, metadata = await anyio.to_thread.run_sync(_stat_with_metadata, path)
         except OSError as exc:
             raise _translate(exc, key) from None
-        return _info(key, st)
+        return _info(key, st, metadata)
 
     async def open_range(self, key: str, start: int = 0, end: int | None = None) -> LocalReader:
         path = self.path_of(key)
@@ -220,7 +263,7 @@ class LocalStorage:
         except OSError as exc:
             raise _translate(exc, key) from None
         last = st.st_size - 1 if end is None else min(end, st.st_size - 1)
-        return LocalReader(fd, _info(key, st), start, last)
+        return LocalReader(fd, _info(key, st, _read_metadata(fd)), start, last)
 
     async def list(self, prefix: str) -> AsyncIterator[ObjectInfo]:
         found = await anyio.to_thread.run_sync(self._scan, prefix)
@@ -238,6 +281,18 @@ class LocalStorage:
                     found.append(_info(key, os.stat(path)))
         found.sort(key=lambda info: info.key)
         return found
+
+    async def list_children(self, prefix: str) -> builtins.list[str]:
+        directory = self.path_of(prefix.rstrip("/"))
+        try:
+            return await anyio.to_thread.run_sync(_subdirectories, directory)
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise _translate(exc, prefix) from None
+
+    def local_path(self, key: str) -> str:
+        return self.path_of(key)
 
     # --- the rest -------------------------------------------------------------------------------
 
@@ -297,6 +352,16 @@ def _open_and_stat(path: str) -> tuple[int, os.stat_result]:
     except BaseException:
         os.close(fd)
         raise
+
+
+def _subdirectories(directory: str) -> builtins.list[str]:
+    with os.scandir(directory) as entries:
+        names = [e.name for e in entries if not e.name.startswith(".") and e.is_dir()]
+    return sorted(names)
+
+
+def _stat_with_metadata(path: str) -> tuple[os.stat_result, dict[str, str]]:
+    return os.stat(path), _read_metadata(path)
 
 
 def _walk_files(base: str) -> Iterator[str]:

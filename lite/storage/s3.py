@@ -8,6 +8,7 @@ endpoint, so a URL signed inside a container network works in the user's browser
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import secrets
 from collections.abc import AsyncIterable, AsyncIterator
@@ -22,6 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from lite.storage.base import (
     AlreadyExists,
     InsufficientStorage,
+    MetadataSource,
     NotFound,
     ObjectInfo,
     PreconditionFailed,
@@ -70,9 +72,11 @@ def _translate(exc: Exception, key: str) -> StorageError:
     return Unavailable(f"object storage unreachable ({type(exc).__name__})")
 
 
-def _info(key: str, size: int, etag: str, modified: datetime | None) -> ObjectInfo:
+def _info(
+    key: str, size: int, etag: str, modified: datetime | None, metadata: Any = None
+) -> ObjectInfo:
     when = modified.astimezone(UTC) if modified else datetime.now(UTC)
-    return ObjectInfo(key=key, size=size, etag=etag.strip('"'), modified=when)
+    return ObjectInfo(key, size, etag.strip('"'), when, dict(metadata or {}))
 
 
 class S3Reader:
@@ -154,28 +158,49 @@ class S3Storage:
 
     # --- writes ---------------------------------------------------------------------------------
 
-    async def put(self, key: str, data: AsyncIterable[bytes]) -> ObjectInfo:
-        return await self._put(key, data, {})
+    async def put(
+        self, key: str, data: AsyncIterable[bytes], metadata: MetadataSource | None = None
+    ) -> ObjectInfo:
+        return await self._put(key, data, {}, metadata)
 
-    async def put_if_absent(self, key: str, data: AsyncIterable[bytes]) -> ObjectInfo:
+    async def put_if_absent(
+        self, key: str, data: AsyncIterable[bytes], metadata: MetadataSource | None = None
+    ) -> ObjectInfo:
         try:
-            return await self._put(key, data, {"IfNoneMatch": "*"})
+            return await self._put(key, data, {"IfNoneMatch": "*"}, metadata)
         except PreconditionFailed:
             raise AlreadyExists(f"{key} exists") from None
 
-    async def put_if_match(self, key: str, data: AsyncIterable[bytes], etag: str) -> ObjectInfo:
+    async def put_if_match(
+        self,
+        key: str,
+        data: AsyncIterable[bytes],
+        etag: str,
+        metadata: MetadataSource | None = None,
+    ) -> ObjectInfo:
         # A missing key answers 404 on some servers and 412 on others: both mean "changed".
         try:
-            return await self._put(key, data, {"IfMatch": f'"{etag}"'})
+            return await self._put(key, data, {"IfMatch": f'"{etag}"'}, metadata)
         except NotFound:
             raise PreconditionFailed(f"{key} is gone") from None
 
-    async def _put(self, key: str, data: AsyncIterable[bytes], cond: dict[str, str]) -> ObjectInfo:
+    async def _put(
+        self,
+        key: str,
+        data: AsyncIterable[bytes],
+        cond: dict[str, str],
+        metadata: MetadataSource | None,
+    ) -> ObjectInfo:
         stream = aiter(data)
         first = await _fill(stream, bytearray())
         if len(first) < PART_SIZE:
-            done = await self._call("put_object", key, Key=key, Body=bytes(first), **cond)
-            return _info(key, len(first), done["ETag"], None)
+            # The stream is consumed, so metadata (a digest of the bytes) can go with the object.
+            meta = dict(metadata()) if metadata else {}
+            done = await self._call(
+                "put_object", key, Key=key, Body=bytes(first), Metadata=meta, **cond
+            )
+            return _info(key, len(first), done["ETag"], None, meta)
+        # A multipart upload names its metadata before the bytes; readers recompute it then.
         return await self._multipart(key, first, stream, cond)
 
     async def _multipart(
@@ -219,7 +244,9 @@ class S3Storage:
 
     async def stat(self, key: str) -> ObjectInfo:
         head = await self._call("head_object", key, Key=key)
-        return _info(key, head["ContentLength"], head["ETag"], head.get("LastModified"))
+        return _info(
+            key, head["ContentLength"], head["ETag"], head.get("LastModified"), head.get("Metadata")
+        )
 
     async def open_range(self, key: str, start: int = 0, end: int | None = None) -> S3Reader:
         params: dict[str, Any] = {"Key": key}
@@ -235,7 +262,7 @@ class S3Storage:
         except (BotoCoreError, OSError) as exc:
             raise _translate(exc, key) from None
         size = _total_size(got)
-        info = _info(key, size, got["ETag"], got.get("LastModified"))
+        info = _info(key, size, got["ETag"], got.get("LastModified"), got.get("Metadata"))
         return S3Reader(got["Body"], info)
 
     async def list(self, prefix: str) -> AsyncIterator[ObjectInfo]:
@@ -246,6 +273,18 @@ class S3Storage:
                     yield _info(obj["Key"], obj["Size"], obj["ETag"], obj.get("LastModified"))
         except (ClientError, BotoCoreError, OSError) as exc:
             raise _translate(exc, prefix) from None
+
+    async def list_children(self, prefix: str) -> builtins.list[str]:
+        paginator = self._client.get_paginator("list_objects_v2")
+        names: builtins.list[str] = []
+        try:
+            pages = paginator.paginate(Bucket=self.bucket, Prefix=prefix, Delimiter="/")
+            async for page in pages:
+                for common in page.get("CommonPrefixes", []):
+                    names.append(common["Prefix"][len(prefix) :].rstrip("/"))
+        except (ClientError, BotoCoreError, OSError) as exc:
+            raise _translate(exc, prefix) from None
+        return sorted(names)
 
     # --- the rest -------------------------------------------------------------------------------
 
