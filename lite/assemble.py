@@ -1,0 +1,175 @@
+"""Assembly plans: a media file described as segments (literal bytes or ranges of chunk objects).
+
+One plan serves two uses: finalize streams it into the master object, and `/raw` of a recording
+still in progress serves ranges of it directly from the chunks. Memory stays bounded: only
+headers (a few KiB per chunk) are read to make a plan.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from lite import media, wav
+from lite.chunks import ChunkObject
+from lite.storage.base import Storage
+
+_FIRST_PROBE = 4096
+
+
+@dataclass(frozen=True)
+class Segment:
+    data: bytes = b""  # literal bytes, or
+    key: str = ""  # bytes [start, start + length) of a stored object
+    start: int = 0
+    length: int = 0
+
+    @property
+    def size(self) -> int:
+        return len(self.data) if not self.key else self.length
+
+
+@dataclass
+class Plan:
+    ext: str
+    segments: list[Segment] = field(default_factory=list)
+    duration_seconds: float | None = None
+    problems: list[str] = field(default_factory=list)
+    playable: bool = True
+
+    @property
+    def size(self) -> int:
+        return sum(s.size for s in self.segments)
+
+
+async def _head(storage: Storage, chunk: ChunkObject, length: int) -> bytes:
+    reader = await storage.open_range(chunk.info.key, 0, min(length, chunk.info.size) - 1)
+    try:
+        return b"".join([block async for block in reader])
+    finally:
+        await reader.aclose()
+
+
+async def _wav_layout(storage: Storage, chunk: ChunkObject) -> wav.WavLayout:
+    head = await _head(storage, chunk, _FIRST_PROBE)
+    try:
+        return wav.parse_wav_header(head, chunk.info.size)
+    except wav.WavError:
+        if len(head) >= chunk.info.size:
+            raise
+        # Long metadata chunks before `data`: look further, still bounded.
+        head = await _head(storage, chunk, wav.HEADER_PROBE_BYTES)
+        return wav.parse_wav_header(head, chunk.info.size)
+
+
+async def _plan_wav(storage: Storage, chunks: list[ChunkObject], plan: Plan) -> None:
+    first: wav.WavFormat | None = None
+    payload: list[Segment] = []
+    for chunk in chunks:
+        try:
+            layout = await _wav_layout(storage, chunk)
+        except wav.WavError as exc:
+            plan.problems.append(f"chunk {chunk.seq}: {exc}")
+            plan.playable = False
+            continue
+        if first is None:
+            first = layout.fmt
+        elif layout.fmt != first:
+            plan.problems.append(
+                f"chunk {chunk.seq} is {layout.fmt.describe()}, not {first.describe()} "
+                "like the first chunk: WAV chunks of different formats cannot be joined"
+            )
+            plan.playable = False
+            continue
+        if layout.data_size:
+            payload.append(
+                Segment(key=chunk.info.key, start=layout.data_offset, length=layout.data_size)
+            )
+    if first is None:
+        plan.playable = False
+        plan.problems.append("no WAV chunk could be read")
+        return
+    size = sum(s.length for s in payload)
+    plan.segments = [Segment(data=wav.build_wav_header(first, size)), *payload]
+    if wav.pad_byte_needed(size):
+        plan.segments.append(Segment(data=b"\0"))
+    plan.duration_seconds = round(wav.duration_seconds(first, size), 6)
+
+
+async def _plan_concat(storage: Storage, chunks: list[ChunkObject], plan: Plan) -> None:
+    if plan.ext == "webm" and not media.has_ebml_header(await _head(storage, chunks[0], 4)):
+        plan.problems.append(
+            f"the first WebM chunk (seq {chunks[0].seq}) has no EBML header: "
+            "the file will not play from the start"
+        )
+        plan.playable = False
+    plan.segments = [Segment(key=c.info.key, start=0, length=c.info.size) for c in chunks]
+
+
+async def make_plan(storage: Storage, chunks: list[ChunkObject]) -> Plan:
+    """How the media file is made from its chunks (empty chunks add nothing)."""
+    exts = sorted({c.ext for c in chunks})
+    plan = Plan(ext=exts[0] if exts else "wav")
+    nonempty = [c for c in chunks if c.info.size > 0]
+    if len(exts) > 1:
+        plan.problems.append(f"chunks have different formats ({', '.join(exts)})")
+        plan.playable = False
+        return plan
+    if not nonempty:
+        plan.problems.append("no media data received")
+        plan.playable = False
+        return plan
+    if plan.ext == "wav":
+        await _plan_wav(storage, nonempty, plan)
+    elif media.is_concatenable(plan.ext) or len(nonempty) == 1:
+        await _plan_concat(storage, nonempty, plan)
+    else:
+        plan.problems.append(
+            f"{len(nonempty)} {plan.ext} chunks cannot be joined into one file; "
+            "send this format as a single upload"
+        )
+        plan.playable = False
+    return plan
+
+
+async def stream_plan(
+    storage: Storage, plan: Plan, start: int = 0, end: int | None = None
+) -> AsyncIterator[bytes]:
+    """Bytes [start, end] of the planned file, reading only the chunk ranges that overlap."""
+    last = plan.size - 1 if end is None else min(end, plan.size - 1)
+    offset = 0
+    for segment in plan.segments:
+        seg_start, seg_end = offset, offset + segment.size - 1
+        offset += segment.size
+        if seg_end < start or seg_start > last:
+            continue
+        lo, hi = max(start, seg_start) - seg_start, min(last, seg_end) - seg_start
+        if not segment.key:
+            yield segment.data[lo : hi + 1]
+            continue
+        reader = await storage.open_range(segment.key, segment.start + lo, segment.start + hi)
+        try:
+            async for block in reader:
+                yield block
+        finally:
+            await reader.aclose()
+
+
+class HashingStream:
+    """Wraps a stream to learn the sha256 and size of what passed through."""
+
+    def __init__(self, source: AsyncIterator[bytes]) -> None:
+        self._source = source
+        self._digest = hashlib.sha256()
+        self.size = 0
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for block in self._source:
+            self._digest.update(block)
+            self.size += len(block)
+            yield block
+
+    @property
+    def sha256(self) -> str:
+        return self._digest.hexdigest()

@@ -1,0 +1,105 @@
+"""Staged chunks: what the server holds is read from the chunk objects, never from counters."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from dataclasses import dataclass
+
+from lite import keys
+from lite.errors import ChecksumMismatch, PayloadTooLarge
+from lite.storage.base import ObjectInfo, Storage
+
+SHA256 = "sha256"
+
+
+@dataclass(frozen=True)
+class ChunkObject:
+    seq: int
+    ext: str
+    info: ObjectInfo
+
+
+async def list_chunks(
+    storage: Storage, user_id: int, recording_id: int, session_uid: str, media_type: str
+) -> list[ChunkObject]:
+    prefix = keys.chunk_prefix(user_id, recording_id, session_uid, media_type)
+    found = []
+    async for info in storage.list(prefix):
+        parsed = keys.parse_chunk_name(info.key[len(prefix) :])
+        if parsed is not None:
+            found.append(ChunkObject(parsed[0], parsed[1], info))
+    found.sort(key=lambda c: (c.seq, c.ext))
+    return found
+
+
+async def media_types(
+    storage: Storage, user_id: int, recording_id: int, session_uid: str
+) -> list[str]:
+    prefix = keys.recording_prefix(user_id, recording_id) + keys.check_token(
+        session_uid, "session_uid"
+    )
+    return await storage.list_children(prefix + "/")
+
+
+async def sha256_of(storage: Storage, key: str) -> str:
+    """The stored digest, or one computed from the bytes (multipart puts carry none)."""
+    info = await storage.stat(key)
+    known = info.metadata.get(SHA256)
+    if known:
+        return known
+    digest = hashlib.sha256()
+    reader = await storage.open_range(key)
+    try:
+        async for block in reader:
+            digest.update(block)
+    finally:
+        await reader.aclose()
+    return digest.hexdigest()
+
+
+def fingerprint(chunks: list[ChunkObject]) -> str:
+    """Identifies a set of chunk objects: changes when any chunk is added or replaced."""
+    text = ";".join(f"{c.seq}.{c.ext}:{c.info.etag}:{c.info.size}" for c in chunks)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def missing_seqs(chunks: list[ChunkObject], final_seq: int | None) -> list[int]:
+    present = {c.seq for c in chunks}
+    last = max(present | ({final_seq} if final_seq is not None else set()), default=-1)
+    return [seq for seq in range(last + 1) if seq not in present]
+
+
+class GuardedBody:
+    """A request body on its way to storage: size limit, sha256, optional declared digest.
+
+    It raises inside the stream, so a backend's put discards the partial object (DESIGN §6).
+    """
+
+    def __init__(self, body: AsyncIterable[bytes], limit: int, declared: str | None) -> None:
+        self._body = body
+        self._limit = limit
+        self._declared = declared.lower() if declared else None
+        self._digest = hashlib.sha256()
+        self.size = 0
+        self.complete = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for block in self._body:
+            self.size += len(block)
+            if self.size > self._limit:
+                raise PayloadTooLarge(f"chunk larger than {self._limit} bytes")
+            self._digest.update(block)
+            yield block
+        if self._declared is not None and self._declared != self.sha256:
+            raise ChecksumMismatch(
+                "X-Content-SHA256 does not match the body", computed_sha256=self.sha256
+            )
+        self.complete = True
+
+    @property
+    def sha256(self) -> str:
+        return self._digest.hexdigest()
+
+    def metadata(self) -> Mapping[str, str]:
+        return {SHA256: self.sha256}

@@ -1,0 +1,255 @@
+"""The ingest service behind both doors (DESIGN §6): store chunks durably, finalize masters."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterable
+from dataclasses import dataclass
+from typing import Any
+
+from lite import ids, keys, media
+from lite.assemble import HashingStream, Plan, make_plan, stream_plan
+from lite.catalog import Catalog
+from lite.chunks import GuardedBody, fingerprint, list_chunks, media_types, missing_seqs, sha256_of
+from lite.errors import AlreadyExists, Conflict, NotFound, ResourceNotFound
+from lite.manifest import (
+    COMPLETED,
+    FAILED,
+    IN_PROGRESS,
+    Manifest,
+    MediaState,
+    SessionIndex,
+    now_iso,
+)
+from lite.storage.base import ConditionalWriter, LocalPaths, Presigner, Storage
+
+log = logging.getLogger("lite.ingest")
+_BUILD_ATTEMPTS = 10
+
+
+@dataclass(frozen=True)
+class Uploader:
+    """Who sends chunks: a user (INTERNAL_API_SECRET names one) or a token bound to a session."""
+
+    user_id: int
+    session_uid: str | None = None  # set for upload tokens: only this session
+    recording_id: int | None = None
+    meeting_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ChunkIn:
+    session_uid: str
+    media_type: str
+    seq: int
+    ext: str
+    body: AsyncIterable[bytes]
+    declared_sha256: str | None = None
+    is_final: bool = False
+
+
+class IngestService:
+    def __init__(self, storage: Storage, catalog: Catalog, max_chunk_bytes: int) -> None:
+        assert isinstance(storage, ConditionalWriter)
+        self.storage = storage
+        self.writer: ConditionalWriter = storage
+        self.catalog = catalog
+        self.max_chunk_bytes = max_chunk_bytes
+
+    async def resolve_session(self, who: Uploader, session_uid: str, source: str) -> SessionIndex:
+        keys.check_token(session_uid, "session_uid")
+        if who.session_uid is not None and who.session_uid != session_uid:
+            raise ResourceNotFound("unknown session for this upload token")
+        index = await self.catalog.open_session(session_uid, who.user_id, who.meeting_id, source)
+        if who.recording_id is not None and index.recording_id != who.recording_id:
+            raise ResourceNotFound("unknown session for this upload token")
+        return index
+
+    async def receive(self, who: Uploader, chunk: ChunkIn, source: str) -> dict[str, Any]:
+        """Store one chunk durably, then finalize when it is the last one (or arrives late)."""
+        keys.check_token(chunk.media_type, "media_type")
+        index = await self.resolve_session(who, chunk.session_uid, source)
+        user, rec = index.user_id, index.recording_id
+        key = keys.chunk_key(user, rec, chunk.session_uid, chunk.media_type, chunk.seq, chunk.ext)
+        body = GuardedBody(chunk.body, self.max_chunk_bytes, chunk.declared_sha256)
+        duplicate = False
+        try:
+            await self.writer.put_if_absent(key, body, body.metadata)
+        except AlreadyExists:
+            if not body.complete:
+                raise
+            stored = await sha256_of(self.storage, key)
+            if stored != body.sha256:
+                raise Conflict(
+                    "a different chunk is stored under this seq",
+                    stored_sha256=stored,
+                    received_sha256=body.sha256,
+                ) from None
+            duplicate = True
+        status = await self._after_chunk(index, chunk, duplicate)
+        return {
+            "recording_id": rec,
+            "media_file_id": ids.media_file_id(rec, chunk.media_type),
+            "session_uid": chunk.session_uid,
+            "media_type": chunk.media_type,
+            "chunk_seq": chunk.seq,
+            "sha256": body.sha256,
+            "duplicate": duplicate,
+            "status": status,
+        }
+
+    async def _after_chunk(self, index: SessionIndex, chunk: ChunkIn, duplicate: bool) -> str:
+        """Finalize once the final seq is known and no chunk below it is missing; rebuild when a
+        chunk arrives after finalize. Gaps that never fill are left to the reconciler."""
+        if chunk.is_final:
+            manifest = await self._set_final(index, chunk.media_type, chunk.seq)
+        else:
+            manifest, _ = await self.catalog.load(index.user_id, index.recording_id)
+        state = manifest.media.get(chunk.media_type)
+        if duplicate and not chunk.is_final:
+            return manifest.status
+        finished = state is not None and state.status != IN_PROGRESS
+        late = manifest.status != IN_PROGRESS or finished
+        if not late and (state is None or state.final_seq is None):
+            return manifest.status
+        if not late:
+            user, rec, uid = index.user_id, index.recording_id, index.session_uid
+            chunks = await list_chunks(self.storage, user, rec, uid, chunk.media_type)
+            if missing_seqs(chunks, state.final_seq if state else None):
+                return manifest.status
+        return (await self.finalize(index, [chunk.media_type])).status
+
+    async def _set_final(self, index: SessionIndex, media_type: str, seq: int) -> Manifest:
+        def change(manifest: Manifest) -> None:
+            state = _state(manifest, media_type)
+            state.final_seq = seq if state.final_seq is None else max(state.final_seq, seq)
+
+        return await self.catalog.update(index.user_id, index.recording_id, change)
+
+    async def finalize(self, index: SessionIndex, only: list[str] | None = None) -> Manifest:
+        """Assemble masters for the session's media types; idempotent and safe to race."""
+        user, rec, uid = index.user_id, index.recording_id, index.session_uid
+        manifest, _ = await self.catalog.load(user, rec)
+        kinds = only or sorted(
+            set(await media_types(self.storage, user, rec, uid)) | set(manifest.media)
+        )
+        for kind in kinds:
+            manifest = await self._finalize_media(index, kind)
+        if not kinds:
+            manifest = await self.catalog.update(user, rec, _fail_empty)
+        if manifest.status != IN_PROGRESS:
+            await self.catalog.mark_closed(uid)
+        return manifest
+
+    async def _finalize_media(self, index: SessionIndex, kind: str) -> Manifest:
+        user, rec, uid = index.user_id, index.recording_id, index.session_uid
+        for _ in range(_BUILD_ATTEMPTS):
+            chunks = await list_chunks(self.storage, user, rec, uid, kind)
+            mark = fingerprint(chunks)
+            manifest, _ = await self.catalog.load(user, rec)
+            current = manifest.media.get(kind)
+            if (
+                current
+                and current.fingerprint == mark
+                and await self._master_intact(index, current)
+            ):
+                return manifest  # already built from exactly these chunks
+            plan = await make_plan(self.storage, chunks)
+            written = await self._write_master(index, kind, plan)
+            final_seq = current.final_seq if current else None
+            result = _built_state(kind, rec, chunks, final_seq, plan, written, mark)
+            updated = await self.catalog.update(user, rec, _apply(kind, result, mark))
+            if updated.media[kind].fingerprint == mark:
+                return updated
+            # Chunks changed while we built: build again from the new set.
+        raise Conflict("chunks keep arriving while finalizing; retry")
+
+    async def _master_intact(self, index: SessionIndex, state: MediaState) -> bool:
+        """A racing finalizer may have overwritten the master with an older build."""
+        if state.status == IN_PROGRESS:
+            return False
+        if state.status == FAILED or state.format is None:
+            return True
+        key = keys.master_key(
+            index.user_id, index.recording_id, index.session_uid, state.media_type, state.format
+        )
+        try:
+            return (await self.storage.stat(key)).etag == state.master_etag
+        except NotFound:
+            return False
+
+    async def _write_master(self, index: SessionIndex, kind: str, plan: Plan) -> Written | None:
+        if not plan.playable or not plan.segments:
+            return None
+        key = keys.master_key(index.user_id, index.recording_id, index.session_uid, kind, plan.ext)
+        hashing = HashingStream(stream_plan(self.storage, plan))
+        info = await self.storage.put(key, hashing, lambda: {"sha256": hashing.sha256})
+        duration = plan.duration_seconds
+        if duration is None:
+            duration = await self._probe(key)
+        return Written(hashing.size, hashing.sha256, duration, info.etag)
+
+    async def _probe(self, key: str) -> float | None:
+        if isinstance(self.storage, LocalPaths):
+            return await media.probe_duration(self.storage.local_path(key))
+        if isinstance(self.storage, Presigner):
+            return await media.probe_duration(await self.storage.presign_get(key, 300))
+        return None
+
+
+@dataclass(frozen=True)
+class Written:
+    size: int
+    sha256: str
+    duration_seconds: float | None
+    etag: str
+
+
+def _state(manifest: Manifest, kind: str) -> MediaState:
+    if kind not in manifest.media:
+        manifest.media[kind] = MediaState(kind, ids.media_file_id(manifest.id, kind))
+    return manifest.media[kind]
+
+
+def _built_state(
+    kind: str,
+    rec: int,
+    chunks: list[Any],
+    final_seq: int | None,
+    plan: Plan,
+    written: Written | None,
+    mark: str,
+) -> MediaState:
+    state = MediaState(kind, ids.media_file_id(rec, kind), format=plan.ext, final_seq=final_seq)
+    state.chunk_count = len(chunks)
+    state.missing_chunks = missing_seqs(chunks, final_seq)
+    state.problems = list(plan.problems)
+    state.fingerprint = mark
+    state.finalized_at = now_iso()
+    if written is None:
+        state.status = FAILED
+    else:
+        state.size, state.sha256 = written.size, written.sha256
+        state.duration_seconds, state.master_etag = written.duration_seconds, written.etag
+        state.status = COMPLETED
+    return state
+
+
+def _apply(kind: str, built: MediaState, mark: str) -> Any:
+    def change(manifest: Manifest) -> None:
+        previous = manifest.media.get(kind)
+        if previous and previous.status != IN_PROGRESS and previous.chunk_count > built.chunk_count:
+            return  # a racing finalizer built from more chunks (chunks are only ever added)
+        built.created_at = previous.created_at if previous else built.created_at
+        if previous and previous.final_seq is not None:
+            built.final_seq = max(previous.final_seq, built.final_seq or 0)
+        manifest.media[kind] = built
+        manifest.settle_status()
+
+    return change
+
+
+def _fail_empty(manifest: Manifest) -> None:
+    manifest.status = FAILED
+    manifest.error_message = "no media data received"
+    manifest.completed_at = now_iso()

@@ -1,0 +1,150 @@
+"""The recording manifest and the session index: the metadata documents (DESIGN §2). Pure.
+
+A manifest is written at creation and at finalize (compare-and-swap), never per chunk: chunk
+facts are read from the chunk objects themselves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from lite import media
+
+IN_PROGRESS, COMPLETED, FAILED = "in_progress", "completed", "failed"
+STATUSES = (IN_PROGRESS, COMPLETED, FAILED)
+_VERSION = 1
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class MediaState:
+    media_type: str
+    id: int
+    format: str | None = None
+    status: str = IN_PROGRESS
+    final_seq: int | None = None
+    size: int | None = None
+    sha256: str | None = None
+    duration_seconds: float | None = None
+    chunk_count: int = 0
+    missing_chunks: list[int] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    created_at: str = field(default_factory=now_iso)
+    finalized_at: str | None = None
+    # Which chunk objects the master was built from (seq:etag list digest): a rebuild is
+    # needed exactly when the stored chunks no longer match it.
+    fingerprint: str | None = None
+    master_etag: str | None = None
+
+    @property
+    def content_type(self) -> str | None:
+        return media.content_type(self.format, self.media_type) if self.format else None
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "type": self.media_type,
+            "format": self.format,
+            "content_type": self.content_type,
+            "file_size_bytes": self.size,
+            "duration_seconds": self.duration_seconds,
+            "sha256": self.sha256,
+            "chunk_count": self.chunk_count,
+            "missing_chunks": list(self.missing_chunks),
+            "problems": list(self.problems),
+            "status": self.status,
+            "created_at": self.created_at,
+            "finalized_at": self.finalized_at,
+        }
+
+
+@dataclass
+class Manifest:
+    id: int
+    user_id: int
+    session_uid: str
+    meeting_id: str | None = None
+    source: str = "upload"
+    status: str = IN_PROGRESS
+    error_message: str | None = None
+    created_at: str = field(default_factory=now_iso)
+    completed_at: str | None = None
+    media: dict[str, MediaState] = field(default_factory=dict)
+
+    def to_json(self) -> bytes:
+        data = dataclasses.asdict(self)
+        data["version"] = _VERSION
+        return json.dumps(data, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_json(cls, payload: bytes) -> Manifest:
+        data = json.loads(payload)
+        data.pop("version", None)
+        states = {k: MediaState(**v) for k, v in data.pop("media", {}).items()}
+        return cls(**data, media=states)
+
+    def settle_status(self) -> None:
+        """The recording's status follows its media: any failed → failed; all done → completed."""
+        states = list(self.media.values())
+        failed = [m for m in states if m.status == FAILED]
+        if failed:
+            self.status = FAILED
+            self.error_message = "; ".join(p for m in failed for p in m.problems) or "failed"
+        elif states and all(m.status == COMPLETED for m in states):
+            self.status, self.error_message = COMPLETED, None
+        else:
+            self.status, self.error_message = IN_PROGRESS, None
+        if self.status == IN_PROGRESS:
+            self.completed_at = None
+        elif self.completed_at is None:
+            self.completed_at = now_iso()
+
+    def public(self, live: dict[str, MediaState] | None = None) -> dict[str, Any]:
+        """The API shape; `live` overrides media still in progress with facts from the chunks."""
+        states = {**self.media, **(live or {})}
+        return {
+            "id": self.id,
+            "meeting_id": self.meeting_id,
+            "user_id": self.user_id,
+            "session_uid": self.session_uid,
+            "source": self.source,
+            "status": self.status,
+            "error_message": self.error_message,
+            "created_at": self.created_at,
+            "completed_at": self.completed_at,
+            "media_files": [states[k].public() for k in sorted(states)],
+        }
+
+
+@dataclass(frozen=True)
+class SessionIndex:
+    session_uid: str
+    user_id: int
+    recording_id: int
+    meeting_id: str | None
+    source: str
+    created_at: str
+
+    def to_json(self) -> bytes:
+        return json.dumps(dataclasses.asdict(self), separators=(",", ":")).encode()
+
+    @classmethod
+    def from_json(cls, payload: bytes) -> SessionIndex:
+        return cls(**json.loads(payload))
+
+    def new_manifest(self) -> Manifest:
+        return Manifest(
+            id=self.recording_id,
+            user_id=self.user_id,
+            session_uid=self.session_uid,
+            meeting_id=self.meeting_id,
+            source=self.source,
+            created_at=self.created_at,
+        )
