@@ -7,13 +7,18 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import anyio
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from lite.apikeys import ApiKeyStore
-from lite.http import admin, system
+from lite.catalog import Catalog
+from lite.http import admin, recorders, recordings, system
 from lite.http.errors import HANDLERS
+from lite.ingest import IngestService
 from lite.metrics import Metrics, MetricsMiddleware
+from lite.reconciler import Reconciler
+from lite.recordings import Recordings
 from lite.settings import Settings
 from lite.signing import SigningSecret
 from lite.storage.base import Storage
@@ -29,16 +34,26 @@ class Services:
     api_keys: ApiKeyStore
     secret: SigningSecret
     metrics: Metrics
+    catalog: Catalog
+    ingest: IngestService
+    recordings: Recordings
+    reconciler: Reconciler
 
 
 async def build_services(settings: Settings, metrics: Metrics) -> Services:
     storage = await open_storage(settings)
+    catalog = Catalog(storage)
+    ingest = IngestService(storage, catalog, settings.lite_max_chunk_bytes)
     return Services(
         settings=settings,
         storage=storage,
         api_keys=ApiKeyStore(storage),
         secret=SigningSecret(storage, settings.lite_signing_key),
         metrics=metrics,
+        catalog=catalog,
+        ingest=ingest,
+        recordings=Recordings(storage, catalog),
+        reconciler=Reconciler(catalog, ingest, settings.lite_session_idle_seconds),
     )
 
 
@@ -67,12 +82,17 @@ def create_app(settings: Settings) -> Starlette:
         try:
             if settings.lite_demo_key:
                 await print_demo_key(found)
-            yield
+            async with anyio.create_task_group() as background:
+                interval = settings.lite_reconcile_interval_seconds
+                if interval:
+                    background.start_soon(found.reconciler.run_forever, interval)
+                yield
+                background.cancel_scope.cancel()
         finally:
             await found.storage.aclose()
 
     return Starlette(
-        routes=[*system.routes, *admin.routes],
+        routes=[*system.routes, *admin.routes, *recordings.routes, *recorders.routes],
         lifespan=lifespan,
         exception_handlers=HANDLERS,  # type: ignore[arg-type]
         middleware=[Middleware(MetricsMiddleware, metrics=metrics)],

@@ -1,0 +1,206 @@
+"""The two ingest doors (DESIGN §6) and the session status/finalize calls for recorders."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import anyio
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import Message, Receive
+
+from lite import keys, media
+from lite.chunks import list_chunks, media_types, missing_seqs, sha256_of
+from lite.errors import BadRequest, PayloadTooLarge, ResourceNotFound
+from lite.http.auth import bearer_token, services
+from lite.ingest import ChunkIn, Uploader
+from lite.tokens import read_upload_token
+
+_FALSE = ("false", "0", "no", "off")
+_MULTIPART_OVERHEAD = 1024 * 1024  # form fields and boundaries around the file part
+_STAT_CONCURRENCY = 16
+
+
+async def uploader(request: Request, user_id: object) -> Uploader:
+    """INTERNAL_API_SECRET (the request names user_id) or a scoped upload token."""
+    token = bearer_token(request)
+    found = services(request)
+    secret = found.settings.internal_api_secret
+    if secret and hmac.compare_digest(secret.encode(), token.encode()):
+        if user_id in (None, ""):
+            raise BadRequest("user_id is required with the internal secret")
+        return Uploader(keys.check_id(user_id, "user_id"))
+    grant = read_upload_token(await found.secret.get(), token)
+    return Uploader(grant.user_id, grant.session_uid, grant.recording_id)
+
+
+def _check_length(request: Request, limit: int) -> None:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"body larger than {limit} bytes")
+
+
+def _limited_receive(receive: Receive, limit: int) -> Receive:
+    """Count body bytes as they arrive; stop at the limit without buffering the rest."""
+    seen = 0
+
+    async def wrapped() -> Message:
+        nonlocal seen
+        message = await receive()
+        seen += len(message.get("body", b""))
+        if seen > limit:
+            raise PayloadTooLarge(f"body larger than {limit} bytes")
+        return message
+
+    return wrapped
+
+
+def _flag(value: object, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return str(value).strip().lower() not in _FALSE
+
+
+async def put_chunk(request: Request) -> Response:
+    found = services(request)
+    _check_length(request, found.settings.lite_max_chunk_bytes)
+    who = await uploader(request, request.query_params.get("user_id"))
+    params = request.path_params
+    ext = request.query_params.get("format") or media.ext_from_content_type(
+        request.headers.get("content-type")
+    )
+    if not ext:
+        raise BadRequest("say the format: a media Content-Type (e.g. audio/wav) or ?format=")
+    chunk = ChunkIn(
+        session_uid=params["session_uid"],
+        media_type=keys.check_token(params["media_type"], "media_type"),
+        seq=keys.check_id(params["seq"], "chunk_seq"),
+        ext=keys.check_ext(ext),
+        body=request.stream(),
+        declared_sha256=request.headers.get("x-content-sha256"),
+        is_final=_flag(request.headers.get("x-final"), False),
+    )
+    who = _with_meeting(who, request.query_params.get("meeting_id"))
+    result = await found.ingest.receive(who, chunk, source="recorder")
+    return JSONResponse(result, status_code=200 if result["duplicate"] else 201)
+
+
+def _with_meeting(who: Uploader, meeting_id: object) -> Uploader:
+    if meeting_id in (None, "") or who.session_uid is not None:
+        return who
+    return Uploader(who.user_id, meeting_id=str(meeting_id)[:200])
+
+
+def _fields(form: Mapping[str, Any]) -> dict[str, Any]:
+    """Flat form fields override the keys of the optional `metadata` JSON part."""
+    fields: dict[str, Any] = {}
+    raw = form.get("metadata")
+    if isinstance(raw, str) and raw.strip():
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            raise BadRequest("metadata must be a JSON object") from None
+        if not isinstance(parsed, dict):
+            raise BadRequest("metadata must be a JSON object")
+        fields.update(parsed)
+    fields.update({k: v for k, v in form.items() if isinstance(v, str) and k != "metadata"})
+    return fields
+
+
+async def _upload_stream(upload: UploadFile) -> AsyncIterator[bytes]:
+    while block := await upload.read(1024 * 1024):
+        yield block
+
+
+async def vexa_upload(request: Request) -> Response:
+    found = services(request)
+    limit = found.settings.lite_max_chunk_bytes + _MULTIPART_OVERHEAD
+    _check_length(request, limit)
+    limited = Request(request.scope, _limited_receive(request.receive, limit))
+    async with limited.form(max_files=1, max_fields=64) as form:
+        fields = _fields(form)
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise BadRequest("the form needs a file part named 'file'")
+        who = _with_meeting(
+            await uploader(request, fields.get("user_id")), fields.get("meeting_id")
+        )
+        fmt = fields.get("media_format") or fields.get("format") or "wav"
+        chunk = ChunkIn(
+            session_uid=keys.check_token(fields.get("session_uid"), "session_uid"),
+            media_type=keys.check_token(fields.get("media_type") or "audio", "media_type"),
+            seq=keys.check_id(str(fields.get("chunk_seq", 0)), "chunk_seq"),
+            ext=keys.check_ext(str(fmt)),
+            body=_upload_stream(upload),
+            is_final=_flag(fields.get("is_final"), True),
+        )
+        result = await found.ingest.receive(who, chunk, source="vexa-bot")
+    return JSONResponse(result, status_code=200 if result["duplicate"] else 201)
+
+
+async def _session_for(request: Request) -> Any:
+    found = services(request)
+    who = await uploader(request, request.query_params.get("user_id"))
+    uid = keys.check_token(request.path_params["session_uid"], "session_uid")
+    index = await found.catalog.session(uid)
+    if index is None or index.user_id != who.user_id:
+        raise ResourceNotFound("unknown session")
+    if who.session_uid is not None and who.session_uid != uid:
+        raise ResourceNotFound("unknown session")
+    return index
+
+
+async def session_status(request: Request) -> Response:
+    found = services(request)
+    index = await _session_for(request)
+    manifest, _ = await found.catalog.load(index.user_id, index.recording_id)
+    user, rec, uid = index.user_id, index.recording_id, index.session_uid
+    described: dict[str, Any] = {}
+    for kind in await media_types(found.storage, user, rec, uid):
+        chunks = await list_chunks(found.storage, user, rec, uid, kind)
+        digests = await _digests(found.storage, [c.info.key for c in chunks])
+        state = manifest.media.get(kind)
+        final_seq = state.final_seq if state else None
+        described[kind] = {
+            "chunks": [
+                {"seq": c.seq, "size": c.info.size, "sha256": digests[c.info.key]} for c in chunks
+            ],
+            "missing": missing_seqs(chunks, final_seq),
+            "final_seq": final_seq,
+        }
+    body = {"session_uid": uid, "recording_id": rec, "status": manifest.status, "media": described}
+    return JSONResponse(body)
+
+
+async def _digests(storage: Any, chunk_keys: list[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    limiter = anyio.CapacityLimiter(_STAT_CONCURRENCY)
+
+    async def one(key: str) -> None:
+        async with limiter:
+            found[key] = await sha256_of(storage, key)
+
+    async with anyio.create_task_group() as group:
+        for key in chunk_keys:
+            group.start_soon(one, key)
+    return found
+
+
+async def finalize_session(request: Request) -> Response:
+    found = services(request)
+    index = await _session_for(request)
+    manifest = await found.ingest.finalize(index)
+    return JSONResponse(await found.recordings.public(manifest))
+
+
+routes = [
+    Route("/internal/recordings/upload", vexa_upload, methods=["POST"]),
+    Route("/ingest/sessions/{session_uid}/{media_type}/chunks/{seq}", put_chunk, methods=["PUT"]),
+    Route("/ingest/sessions/{session_uid}", session_status, methods=["GET"]),
+    Route("/ingest/sessions/{session_uid}/finalize", finalize_session, methods=["POST"]),
+]

@@ -1,0 +1,118 @@
+"""The recordings API for users (X-API-Key): create, list, read, delete, master lookup."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from lite import keys
+from lite.errors import BadRequest, ResourceNotFound
+from lite.http.auth import require_user, services
+from lite.manifest import COMPLETED
+from lite.tokens import UploadGrant, issue_upload_token
+
+MAX_BODY = 16 * 1024
+
+
+def base_url(request: Request) -> str:
+    configured = services(request).settings.lite_public_url
+    return configured or ""
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        raise BadRequest("request body too large")
+    if not body.strip():
+        return {}
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise BadRequest("body must be a JSON object") from None
+    if not isinstance(data, dict):
+        raise BadRequest("body must be a JSON object")
+    return data
+
+
+async def create_recording(request: Request) -> Response:
+    user_id = await require_user(request)
+    found = services(request)
+    data = await _json_body(request)
+    meeting_id = data.get("meeting_id")
+    if meeting_id is not None and not isinstance(meeting_id, str | int):
+        raise BadRequest("meeting_id must be a string")
+    session_uid = data.get("session_uid")
+    index = await found.recordings.create(
+        user_id, str(meeting_id)[:200] if meeting_id is not None else None, session_uid
+    )
+    ttl = found.settings.lite_upload_token_ttl_seconds
+    grant = UploadGrant(user_id, index.recording_id, index.session_uid)
+    token = issue_upload_token(await found.secret.get(), grant, ttl)
+    body = await found.recordings.get(user_id, index.recording_id)
+    body.update(
+        upload_token=token,
+        upload_token_expires_in=ttl,
+        upload_url=f"{base_url(request)}/ingest/sessions/{index.session_uid}",
+    )
+    return JSONResponse(body, status_code=201)
+
+
+def _int_param(request: Request, name: str, default: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be an integer") from None
+
+
+async def list_recordings(request: Request) -> Response:
+    user_id = await require_user(request)
+    query = request.query_params
+    body = await services(request).recordings.list(
+        user_id,
+        limit=_int_param(request, "limit", 50),
+        cursor=query.get("cursor") or None,
+        meeting_id=query.get("meeting_id"),
+        status=query.get("status"),
+    )
+    return JSONResponse(body)
+
+
+async def get_recording(request: Request) -> Response:
+    user_id = await require_user(request)
+    recording_id = keys.check_id(request.path_params["recording_id"])
+    return JSONResponse(await services(request).recordings.get(user_id, recording_id))
+
+
+async def delete_recording(request: Request) -> Response:
+    user_id = await require_user(request)
+    recording_id = keys.check_id(request.path_params["recording_id"])
+    await services(request).recordings.delete(user_id, recording_id)
+    return JSONResponse({"id": recording_id, "deleted": True})
+
+
+async def master(request: Request) -> Response:
+    user_id = await require_user(request)
+    recording_id = keys.check_id(request.path_params["recording_id"])
+    kind = keys.check_token(request.query_params.get("type", "audio"), "type")
+    manifest, _ = await services(request).catalog.load(user_id, recording_id)
+    state = manifest.media.get(kind)
+    if state is None or state.status != COMPLETED:
+        raise ResourceNotFound(f"no finished {kind} file for this recording")
+    raw = f"{base_url(request)}/recordings/{recording_id}/media/{state.id}/raw"
+    return JSONResponse({**state.public(), "raw_url": raw})
+
+
+routes = [
+    Route("/recordings", create_recording, methods=["POST"]),
+    Route("/recordings", list_recordings, methods=["GET"]),
+    Route("/recordings/{recording_id}", get_recording, methods=["GET"]),
+    Route("/recordings/{recording_id}", delete_recording, methods=["DELETE"]),
+    Route("/recordings/{recording_id}/master", master, methods=["GET"]),
+]

@@ -1,0 +1,107 @@
+"""The recordings a user sees: public JSON, listing with cursors, creation, deletion."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lite import ids, keys
+from lite.catalog import Catalog, decode_cursor, encode_cursor
+from lite.chunks import list_chunks, media_types, missing_seqs
+from lite.errors import AlreadyExists, BadRequest, Conflict, ResourceNotFound
+from lite.manifest import IN_PROGRESS, STATUSES, Manifest, MediaState, SessionIndex, now_iso
+from lite.storage.base import Storage, iter_bytes
+
+MAX_LIMIT = 200
+
+
+class Recordings:
+    def __init__(self, storage: Storage, catalog: Catalog) -> None:
+        self.storage = storage
+        self.catalog = catalog
+
+    async def live_media(self, manifest: Manifest) -> dict[str, MediaState]:
+        """Media still in progress, described from the chunk objects (no writes)."""
+        if manifest.status != IN_PROGRESS:
+            return {}
+        user, rec, uid = manifest.user_id, manifest.id, manifest.session_uid
+        live: dict[str, MediaState] = {}
+        for kind in await media_types(self.storage, user, rec, uid):
+            known = manifest.media.get(kind)
+            if known is not None and known.status != IN_PROGRESS:
+                continue
+            chunks = await list_chunks(self.storage, user, rec, uid, kind)
+            final_seq = known.final_seq if known else None
+            state = MediaState(kind, ids.media_file_id(rec, kind), final_seq=final_seq)
+            state.format = chunks[0].ext if chunks else None
+            state.chunk_count = len(chunks)
+            state.missing_chunks = missing_seqs(chunks, final_seq)
+            state.created_at = known.created_at if known else manifest.created_at
+            live[kind] = state
+        return live
+
+    async def public(self, manifest: Manifest) -> dict[str, Any]:
+        return manifest.public(await self.live_media(manifest))
+
+    async def get(self, user_id: int, recording_id: int) -> dict[str, Any]:
+        manifest, _ = await self.catalog.load(user_id, keys.check_id(recording_id))
+        return await self.public(manifest)
+
+    async def list(
+        self,
+        user_id: int,
+        limit: int = 50,
+        cursor: str | None = None,
+        meeting_id: str | None = None,
+        status: str | None = None,
+    ) -> dict[str, Any]:
+        if not 1 <= limit <= MAX_LIMIT:
+            raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}")
+        if status is not None and status not in STATUSES:
+            raise BadRequest(f"status must be one of {', '.join(STATUSES)}")
+        before = decode_cursor(cursor) if cursor else None
+        page: list[dict[str, Any]] = []
+        next_cursor = None
+        for recording_id in await self.catalog.recording_ids(user_id):
+            if before is not None and recording_id >= before:
+                continue
+            if len(page) == limit:
+                next_cursor = encode_cursor(page[-1]["id"])
+                break
+            try:
+                manifest, _ = await self.catalog.load(user_id, recording_id)
+            except ResourceNotFound:
+                continue  # deleted while listing
+            if meeting_id is not None and manifest.meeting_id != meeting_id:
+                continue
+            if status is not None and manifest.status != status:
+                continue
+            page.append(await self.public(manifest))
+        return {"recordings": page, "next_cursor": next_cursor}
+
+    async def create(
+        self, user_id: int, meeting_id: str | None, session_uid: str | None
+    ) -> SessionIndex:
+        uid = keys.check_token(session_uid, "session_uid") if session_uid else ids.new_session_uid()
+        index = SessionIndex(uid, user_id, ids.new_recording_id(), meeting_id, "api", now_iso())
+        try:
+            await self.catalog.writer.put_if_absent(
+                keys.session_index_key(uid), iter_bytes(index.to_json())
+            )
+        except AlreadyExists:
+            raise Conflict("session_uid is already in use") from None
+        await self.catalog.ensure_manifest(index)
+        return index
+
+    async def delete(self, user_id: int, recording_id: int) -> None:
+        await self.catalog.delete(user_id, keys.check_id(recording_id))
+
+    async def media_state(
+        self, user_id: int, recording_id: int, media_id: int
+    ) -> tuple[Manifest, MediaState]:
+        """The recording and one of its media files (finished, or live from the chunks)."""
+        manifest, _ = await self.catalog.load(user_id, keys.check_id(recording_id))
+        states = {**manifest.media, **(await self.live_media(manifest))}
+        for state in states.values():
+            if state.id == media_id:
+                return manifest, state
+        raise ResourceNotFound("media file not found")
