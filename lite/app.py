@@ -10,10 +10,11 @@ from dataclasses import dataclass
 import anyio
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 
 from lite.apikeys import ApiKeyStore
 from lite.catalog import Catalog
-from lite.http import admin, recorders, recordings, system
+from lite.http import admin, playback, recorders, recordings, system
 from lite.http.errors import HANDLERS
 from lite.ingest import IngestService
 from lite.metrics import Metrics, MetricsMiddleware
@@ -70,6 +71,40 @@ async def print_demo_key(found: Services) -> None:
     )
 
 
+def cors(settings: Settings) -> list[Middleware]:
+    """Players on another origin: Range requests allowed, range headers readable (also on 206,
+    304 and 416, since the middleware adds them to every response)."""
+    if not settings.cors_origins:
+        return []
+    return [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"],
+            allow_headers=[
+                "Range",
+                "If-Range",
+                "If-None-Match",
+                "If-Modified-Since",
+                "X-API-Key",
+                "Authorization",
+                "Content-Type",
+                "X-Content-SHA256",
+                "X-Final",
+            ],
+            expose_headers=[
+                "Content-Range",
+                "Accept-Ranges",
+                "Content-Length",
+                "ETag",
+                "Content-Disposition",
+                "Retry-After",
+            ],
+            max_age=600,
+        )
+    ]
+
+
 def create_app(settings: Settings) -> Starlette:
     metrics = Metrics()
 
@@ -92,8 +127,14 @@ def create_app(settings: Settings) -> Starlette:
             await found.storage.aclose()
 
     return Starlette(
-        routes=[*system.routes, *admin.routes, *recordings.routes, *recorders.routes],
+        routes=[
+            *system.routes,
+            *admin.routes,
+            *recordings.routes,
+            *recorders.routes,
+            *playback.routes,
+        ],
         lifespan=lifespan,
         exception_handlers=HANDLERS,  # type: ignore[arg-type]
-        middleware=[Middleware(MetricsMiddleware, metrics=metrics)],
+        middleware=[Middleware(MetricsMiddleware, metrics=metrics), *cors(settings)],
     )
