@@ -28,6 +28,7 @@ from lite.storage.base import ConditionalWriter, Storage, iter_bytes, read_all
 
 OPEN_PREFIX = "_system/open-sessions/"
 _CAS_ATTEMPTS = 50
+_INDEX_CACHE_LIMIT = 4096
 
 
 class Catalog:
@@ -35,15 +36,24 @@ class Catalog:
         assert isinstance(storage, ConditionalWriter), "backends must support conditional writes"
         self.storage = storage
         self.writer: ConditionalWriter = storage
+        # Session indexes never change once created, so a chunk need not re-read its index.
+        self._indexes: dict[str, SessionIndex] = {}
 
     # --- sessions -------------------------------------------------------------------------------
 
     async def session(self, session_uid: str) -> SessionIndex | None:
+        cached = self._indexes.get(session_uid)
+        if cached is not None:
+            return cached
         try:
             payload = await read_all(self.storage, keys.session_index_key(session_uid))
         except NotFound:
             return None
-        return SessionIndex.from_json(payload)
+        index = SessionIndex.from_json(payload)
+        if len(self._indexes) >= _INDEX_CACHE_LIMIT:
+            self._indexes.clear()
+        self._indexes[session_uid] = index
+        return index
 
     async def open_session(
         self, session_uid: str, user_id: int, meeting_id: str | None, source: str
@@ -59,17 +69,26 @@ class Catalog:
                     keys.session_index_key(session_uid), iter_bytes(index.to_json())
                 )
                 existing = index
+                await self.ensure_manifest(index)
             except AlreadyExists:
                 existing = await self.session(session_uid)
                 if existing is None:  # deleted between the two calls
                     raise Conflict("session is being deleted; retry") from None
         if existing.user_id != user_id:
             raise Conflict("session_uid already belongs to another recording")
-        await self.ensure_manifest(existing)
         return existing
 
+    async def load_session_manifest(self, index: SessionIndex) -> tuple[Manifest, str]:
+        """The session's manifest; recreated when a crash (or a racing replica) left only the
+        index so far."""
+        try:
+            return await self.load(index.user_id, index.recording_id)
+        except ResourceNotFound:
+            await self.ensure_manifest(index)
+            return await self.load(index.user_id, index.recording_id)
+
     async def ensure_manifest(self, index: SessionIndex) -> None:
-        """Write the manifest if a crash left only the index (idempotent)."""
+        """Write the manifest if it does not exist yet (idempotent)."""
         key = keys.manifest_key(index.user_id, index.recording_id)
         try:
             await self.writer.put_if_absent(key, iter_bytes(index.new_manifest().to_json()))
@@ -131,9 +150,11 @@ class Catalog:
             if info.key != manifest_key:
                 await self.storage.delete(info.key)
         await self.mark_closed(manifest.session_uid)
+        self._indexes.pop(manifest.session_uid, None)
         index = await self.session(manifest.session_uid)
         if index is not None and index.recording_id == recording_id:
             await self.storage.delete(keys.session_index_key(manifest.session_uid))
+        self._indexes.pop(manifest.session_uid, None)
         await self.storage.delete(manifest_key)
 
 

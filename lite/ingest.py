@@ -104,7 +104,7 @@ class IngestService:
         if chunk.is_final:
             manifest = await self._set_final(index, chunk.media_type, chunk.seq)
         else:
-            manifest, _ = await self.catalog.load(index.user_id, index.recording_id)
+            manifest, _ = await self.catalog.load_session_manifest(index)
         state = manifest.media.get(chunk.media_type)
         if duplicate and not chunk.is_final:
             return manifest.status
