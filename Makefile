@@ -45,3 +45,37 @@ bench: install system-deps
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache
+
+# Container image and its tests with podman (DESIGN §9): no Docker engine and no registry here, so
+# the base image is debootstrapped from Debian packages and imported once.
+PODMAN := podman --cgroup-manager=cgroupfs --runtime runc
+IMAGE ?= localhost/vexa-lite:latest
+BASE_IMAGE ?= localhost/debian-python:bookworm
+DEBIAN_MIRROR ?= http://deb.debian.org/debian
+CONTAINER_PACKAGES := podman debootstrap runc
+HOST_CA := /etc/ssl/certs/ca-certificates.crt
+
+.PHONY: image test-container
+
+image:
+	@missing=""; for p in $(CONTAINER_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@if ! $(PODMAN) image exists $(BASE_IMAGE); then \
+	  echo "building $(BASE_IMAGE) with debootstrap"; \
+	  rootfs=$$(mktemp -d /var/tmp/debian-rootfs.XXXXXX); \
+	  debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
+	    bookworm "$$rootfs" $(DEBIAN_MIRROR) >/dev/null \
+	  && rm -rf "$$rootfs"/var/cache/apt/archives/*.deb "$$rootfs"/var/lib/apt/lists/* \
+	    "$$rootfs"/usr/share/man "$$rootfs"/usr/share/locale \
+	  && tar -C "$$rootfs" -c . | $(PODMAN) import - $(BASE_IMAGE) >/dev/null; \
+	  status=$$?; rm -rf "$$rootfs"; exit $$status; \
+	fi
+	$(PODMAN) build --isolation chroot --network host --format docker \
+	  $(if $(wildcard $(HOST_CA)),-v $(HOST_CA):$(HOST_CA):ro) \
+	  --build-arg BASE_IMAGE=$(BASE_IMAGE) -f Dockerfile.lite -t $(IMAGE) .
+
+test-container: install image
+	LITE_CONTAINER_TESTS=1 LITE_IMAGE=$(IMAGE) $(BIN)/pytest -q -p no:cacheprovider tests/container

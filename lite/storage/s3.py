@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import anyio
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
@@ -235,7 +236,8 @@ class S3Storage:
                 **cond,
             )
         except BaseException:
-            with contextlib.suppress(StorageError):
+            # Shielded: a cancelled request (client gone, shutdown) must still abort the upload.
+            with anyio.CancelScope(shield=True), contextlib.suppress(StorageError):
                 await self._call("abort_multipart_upload", key, Key=key, UploadId=upload_id)
             raise
         return _info(key, size, done["ETag"], None)
