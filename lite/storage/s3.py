@@ -48,9 +48,11 @@ class S3Options:
     access_key: str | None
     secret_key: str | None
     path_style: bool
-    connect_timeout: float = 5.0
-    read_timeout: float = 60.0
-    max_attempts: int = 3
+    # An unreachable store must become a 503 with Retry-After in seconds, not minutes; a read
+    # timeout is per socket read, so long streams are unaffected.
+    connect_timeout: float = 3.0
+    read_timeout: float = 15.0
+    max_attempts: int = 2
     max_pool_connections: int = 64
 
 
