@@ -10,7 +10,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from lite.errors import ConfigError, StorageError
+from lite.errors import ConfigError, LiteError, StorageError
 from lite.settings import Settings, load_settings
 
 GRACEFUL_TIMEOUT = 20.0
@@ -84,7 +84,7 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
     settings = _settings_or_exit()
     try:
         plain = asyncio.run(_create_key(settings, args.user, args.name))
-    except (StorageError, ConfigError) as exc:
+    except LiteError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 1
     print(plain)
@@ -95,8 +95,10 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
     from hypercorn.asyncio import serve
     from hypercorn.config import Config
 
+    from lite import hypercorn_fix
     from lite.app import create_app
 
+    hypercorn_fix.install()
     config = Config()
     config.bind = [f"{host}:{port}"]
     config.graceful_timeout = GRACEFUL_TIMEOUT

@@ -11,6 +11,7 @@ from lite.errors import InvalidKey
 
 EXTENSIONS = ("wav", "webm", "ogg", "opus", "mp3", "m4a", "mp4")
 MAX_ID = 2**53 - 1
+MAX_SEQ = 9_999_999_999
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{1,128}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
@@ -25,7 +26,7 @@ def check_id(value: object, what: str = "id") -> int:
     if isinstance(value, bool):
         raise InvalidKey(f"{what} must be an integer")
     if isinstance(value, str):
-        if not value.isdigit() or len(value) > 16:
+        if not (value.isascii() and value.isdigit()) or len(value) > 16:
             raise InvalidKey(f"{what} must be a non-negative integer")
         value = int(value)
     if not isinstance(value, int) or not 0 <= value <= MAX_ID:
@@ -75,13 +76,18 @@ def chunk_key(
     user_id: int, recording_id: int, session_uid: str, media_type: str, seq: int, ext: str
 ) -> str:
     prefix = chunk_prefix(user_id, recording_id, session_uid, media_type)
-    return f"{prefix}{check_id(seq, 'chunk_seq'):010d}.{check_ext(ext)}"
+    number = check_id(seq, "chunk_seq")
+    if number > MAX_SEQ:  # names are 10 digits, so listing order stays seq order
+        raise InvalidKey(f"chunk_seq must be at most {MAX_SEQ}")
+    return f"{prefix}{number:010d}.{check_ext(ext)}"
 
 
 def parse_chunk_name(name: str) -> tuple[int, str] | None:
     """`0000000007.wav` → (7, 'wav'); anything else (temp files, strays) → None."""
     stem, dot, ext = name.partition(".")
-    if not dot or len(stem) != 10 or not stem.isdigit() or ext not in EXTENSIONS:
+    if not dot or len(stem) != 10 or not (stem.isascii() and stem.isdigit()):
+        return None
+    if ext not in EXTENSIONS:
         return None
     return int(stem), ext
 

@@ -8,5 +8,3 @@ def configure_logging(level: str) -> None:
         level=getattr(logging, level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    # Hypercorn logs through its own handler; propagating would print every line twice.
-    logging.getLogger("hypercorn.error").propagate = False

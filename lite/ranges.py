@@ -227,13 +227,14 @@ def _precondition(
     return None
 
 
-def _if_range_holds(value: str, etag: str, last_modified: datetime) -> bool:
-    """§13.1.5: a strong, exact entity-tag match, or an exact Last-Modified date match."""
+def _if_range_holds(value: str, etag: str, last_modified: datetime, date_is_strong: bool) -> bool:
+    """§13.1.5: a strong, exact entity-tag match, or an exact Last-Modified date match (only
+    while the date is a strong validator, §8.8.2.2)."""
     value = value.strip(_OWS)
     if m := _SINGLE_ETAG.fullmatch(value):
         return m.group(1) is None and m.group(2) == etag  # a weak tag never matches
     date = parse_http_date(value)
-    return date is not None and date == last_modified
+    return date_is_strong and date is not None and date == last_modified
 
 
 def decide(
@@ -244,6 +245,7 @@ def decide(
     max_ranges: int = 16,
     *,
     method: str = "GET",
+    date_is_strong: bool = True,
 ) -> Decision:
     """Decide the response to a GET/HEAD of a ``size``-byte representation.
 
@@ -251,6 +253,9 @@ def decide(
     server ignore Range ("GET is the only method for which range handling is defined").
     """
     safe = method in ("GET", "HEAD")
+    if not date_is_strong:
+        # A representation that can change twice within a second: its date validates nothing.
+        headers = {k: v for k, v in headers.items() if k != "if-modified-since"}
     status = _precondition(headers, etag, last_modified, safe)
     if status is not None:
         return Decision(status)
@@ -261,7 +266,7 @@ def decide(
     if parsed is None:
         return Decision(200)
     if_range = headers.get("if-range")
-    if if_range is not None and not _if_range_holds(if_range, etag, last_modified):
+    if if_range is not None and not _if_range_holds(if_range, etag, last_modified, date_is_strong):
         return Decision(200)
     if parsed == "unsatisfiable":
         return Decision(416)

@@ -231,13 +231,21 @@ class AppServer:
             cwd=ROOT,
         )
         log.close()
-        deadline = time.monotonic() + timeout
+        try:
+            self._wait_started(time.monotonic() + timeout)
+        except BaseException:
+            self.stop(grace=5)  # never leak a half-started server
+            raise
+        return self
+
+    def _wait_started(self, deadline: float) -> None:
+        assert self.process is not None
         while time.monotonic() < deadline:
             match = _RUNNING.search(self.log())
             if match:
                 self.url = f"http://127.0.0.1:{match.group(1)}"
                 self._wait_healthy(deadline)
-                return self
+                return
             if self.process.poll() is not None:
                 break
             time.sleep(0.05)

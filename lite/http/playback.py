@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from lite import keys, media, ranges
 from lite.assemble import make_plan, stream_plan
-from lite.chunks import list_chunks
+from lite.chunks import fingerprint, list_chunks
 from lite.errors import MediaUnplayable, Unauthorized
 from lite.http.auth import services
 from lite.http.recordings import base_url
@@ -32,6 +32,8 @@ class Source:
     content_type: str
     cache_control: str
     open: Callable[[int, int], Awaitable[AsyncIterable[bytes]]]
+    # A live recording can change twice within one second: its date is then no validator.
+    immutable: bool = True
 
 
 def filename_of(manifest: Manifest, state: MediaState) -> str:
@@ -61,48 +63,56 @@ def _parse_iso(text: str | None) -> datetime:
 
 
 async def _source(request: Request, manifest: Manifest, state: MediaState) -> Source:
-    found = services(request)
-    storage = found.storage
-    ctype = state.content_type or "application/octet-stream"
     if state.status == FAILED:
         raise MediaUnplayable("; ".join(state.problems) or "this media file failed to assemble")
     if state.status == COMPLETED and state.format and state.size is not None:
-        key = keys.master_key(
-            manifest.user_id, manifest.id, manifest.session_uid, state.media_type, state.format
-        )
+        return _master_source(request, manifest, state, state.format, state.size)
+    return await _live_source(request, manifest, state)
 
-        async def open_master(start: int, end: int) -> AsyncIterable[bytes]:
-            return await storage.open_range(key, start, end)
 
-        max_age = found.settings.lite_cache_max_age
-        return Source(
-            state.size,
-            f'"{state.sha256}"',
-            _parse_iso(state.finalized_at),
-            ctype,
-            f"private, max-age={max_age}",
-            open_master,
-        )
-    # Still recording: serve what has arrived, assembled on the fly from the chunks.
+def _master_source(
+    request: Request, manifest: Manifest, state: MediaState, ext: str, size: int
+) -> Source:
+    found = services(request)
+    storage = found.storage
+    key = keys.master_key(
+        manifest.user_id, manifest.id, manifest.session_uid, state.media_type, ext
+    )
+
+    async def open_master(start: int, end: int) -> AsyncIterable[bytes]:
+        return await storage.open_range(key, start, end)
+
+    return Source(
+        size=size,
+        etag=f'"{state.sha256}"',
+        last_modified=_parse_iso(state.finalized_at),
+        content_type=media.content_type(ext, state.media_type),
+        cache_control=f"private, max-age={found.settings.lite_cache_max_age}",
+        open=open_master,
+    )
+
+
+async def _live_source(request: Request, manifest: Manifest, state: MediaState) -> Source:
+    """Still recording: serve what has arrived, assembled on the fly from the chunks."""
+    storage = services(request).storage
     chunks = await list_chunks(
         storage, manifest.user_id, manifest.id, manifest.session_uid, state.media_type
     )
     plan = await make_plan(storage, chunks)
     if not plan.playable:
         raise MediaUnplayable("; ".join(plan.problems) or "nothing to play yet")
-    newest = max(c.info.modified for c in chunks)
-    tag = f'"live-{len(chunks)}-{plan.size}-{int(newest.timestamp() * 1000)}"'
 
     async def open_live(start: int, end: int) -> AsyncIterable[bytes]:
         return stream_plan(storage, plan, start, end)
 
     return Source(
-        plan.size,
-        tag,
-        _seconds(newest),
-        media.content_type(plan.ext, state.media_type),
-        "no-store",
-        open_live,
+        size=plan.size,
+        etag=f'"live-{fingerprint(chunks)[:40]}"',  # changes with every chunk that arrives
+        last_modified=_seconds(max(c.info.modified for c in chunks)),
+        content_type=media.content_type(plan.ext, state.media_type),
+        cache_control="no-store",
+        open=open_live,
+        immutable=False,
     )
 
 
@@ -121,7 +131,14 @@ async def _respond(request: Request, source: Source, disposition: str) -> MediaR
     lowered = {k.lower(): v for k, v in request.headers.items()}
     max_ranges = services(request).settings.lite_max_ranges
     # HEAD mirrors GET exactly (DESIGN §5), ranges included.
-    decision = ranges.decide(lowered, source.size, source.etag, source.last_modified, max_ranges)
+    decision = ranges.decide(
+        lowered,
+        source.size,
+        source.etag,
+        source.last_modified,
+        max_ranges,
+        date_is_strong=source.immutable,
+    )
     headers = _headers(source, disposition)
     body = request.method != "HEAD"
     if decision.status in (304, 412):

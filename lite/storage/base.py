@@ -88,7 +88,8 @@ class Storage(Protocol):
         ...
 
     def list(self, prefix: str) -> AsyncIterator[ObjectInfo]:
-        """Every object whose key starts with prefix, in key order."""
+        """Every object whose key starts with prefix. Order is the backend's (SeaweedFS walks
+        directories): callers that need an order sort."""
         ...
 
     async def list_children(self, prefix: str) -> builtins.list[str]:

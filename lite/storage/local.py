@@ -283,7 +283,7 @@ class LocalStorage:
         return found
 
     async def list_children(self, prefix: str) -> builtins.list[str]:
-        directory = self.path_of(prefix.rstrip("/"))
+        directory = self.path_of(prefix.rstrip("/")) if prefix.strip("/") else self.root
         try:
             return await anyio.to_thread.run_sync(_subdirectories, directory)
         except FileNotFoundError:

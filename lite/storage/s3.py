@@ -124,7 +124,7 @@ class S3Storage:
             signature_version="s3v4",
             connect_timeout=o.connect_timeout,
             read_timeout=o.read_timeout,
-            retries={"max_attempts": o.max_attempts, "mode": "standard"},
+            retries={"total_max_attempts": o.max_attempts, "mode": "standard"},
             max_pool_connections=o.max_pool_connections,
             s3={"addressing_style": "path" if o.path_style else "auto"},
             # Other S3-compatible providers reject the newer default checksum headers.
@@ -297,7 +297,10 @@ class S3Storage:
             await self._call("delete_object", key, Key=key)
 
     async def check_writable(self) -> None:
-        await self._call("head_bucket", "")
+        try:
+            await self._call("head_bucket", "")
+        except NotFound:  # HEAD Bucket answers a bare 404 for a missing bucket
+            raise Unavailable(f"the bucket {self.bucket!r} does not exist") from None
         probe = f"_system/probe/{secrets.token_hex(8)}"
         await self._call("put_object", probe, Key=probe, Body=b"ok")
         await self.delete(probe)
