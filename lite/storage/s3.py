@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import functools
 import secrets
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
@@ -133,7 +134,7 @@ class S3Storage:
         )
 
     async def open(self) -> S3Storage:
-        session = get_session()
+        session = _session()
         creds = {
             "aws_access_key_id": self.options.access_key or None,
             "aws_secret_access_key": self.options.secret_key or None,
@@ -321,6 +322,12 @@ class S3Storage:
             "get_object", Params=params, ExpiresIn=expires_in
         )
         return url
+
+
+@functools.cache
+def _session() -> Any:
+    """One botocore session per process: it parses the service models once (~0.3 s)."""
+    return get_session()
 
 
 async def _fill(stream: AsyncIterator[bytes], buffer: bytearray) -> bytearray:
