@@ -11,16 +11,16 @@ from __future__ import annotations
 import builtins
 import contextlib
 import errno
-import fcntl
 import hashlib
 import os
 import secrets
-from collections.abc import AsyncIterable, AsyncIterator, Iterator
+from collections.abc import AsyncIterable, AsyncIterator
 from datetime import UTC, datetime
 
 import anyio
 import anyio.to_thread
 
+from lite.storage import files
 from lite.storage.base import (
     AlreadyExists,
     InsufficientStorage,
@@ -35,29 +35,6 @@ from lite.storage.base import (
 READ_CHUNK = 1024 * 1024
 WRITE_BUFFER = 1024 * 1024
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
-_XATTR = "user.lite."
-_NO_XATTR = (errno.ENOTSUP, errno.EOPNOTSUPP, errno.EPERM)
-
-
-def _read_metadata(fd_or_path: int | str) -> dict[str, str]:
-    try:
-        names = [n for n in os.listxattr(fd_or_path) if n.startswith(_XATTR)]
-        return {n[len(_XATTR) :]: os.getxattr(fd_or_path, n).decode() for n in names}
-    except OSError:
-        return {}  # a filesystem without user xattrs keeps no metadata
-
-
-def _write_metadata(fd: int, metadata: MetadataSource | None) -> None:
-    """Set metadata on the temp file, so it is published atomically with the bytes."""
-    if metadata is None:
-        return
-    for name, value in metadata().items():
-        try:
-            os.setxattr(fd, _XATTR + name, value.encode())
-        except OSError as exc:
-            if exc.errno in _NO_XATTR:
-                return
-            raise
 
 
 def _info(key: str, st: os.stat_result, metadata: dict[str, str] | None = None) -> ObjectInfo:
@@ -167,16 +144,16 @@ class LocalStorage:
             async for block in data:
                 pending += block
                 if len(pending) >= WRITE_BUFFER:
-                    await anyio.to_thread.run_sync(_write_fully, fd, bytes(pending))
+                    await anyio.to_thread.run_sync(files.write_fully, fd, bytes(pending))
                     pending.clear()
             if pending:
-                await anyio.to_thread.run_sync(_write_fully, fd, bytes(pending))
-            _write_metadata(fd, metadata)
+                await anyio.to_thread.run_sync(files.write_fully, fd, bytes(pending))
+            files.write_metadata(fd, metadata)
             if self.fsync:
                 await anyio.to_thread.run_sync(os.fsync, fd)
         except BaseException:
             os.close(fd)
-            _unlink_quietly(temp)
+            files.unlink_quietly(temp)
             raise
         os.close(fd)
         return temp
@@ -199,7 +176,7 @@ class LocalStorage:
             raise _translate(exc, key) from None
         finally:
             if temp:
-                _unlink_quietly(temp)
+                files.unlink_quietly(temp)
         return _info(key, st, dict(metadata()) if metadata else None)
 
     def _replace(self, key: str, temp: str, path: str, etag: str | None) -> os.stat_result:
@@ -218,7 +195,7 @@ class LocalStorage:
         return os.stat(path)
 
     def _cas(self, key: str, temp: str, path: str, etag: str | None) -> os.stat_result:
-        with _dir_lock(os.path.dirname(path)):
+        with files.dir_lock(os.path.dirname(path)):
             try:
                 current = _info(key, os.stat(path)).etag
             except FileNotFoundError:
@@ -251,7 +228,7 @@ class LocalStorage:
     async def stat(self, key: str) -> ObjectInfo:
         path = self.path_of(key)
         try:
-            st, metadata = await anyio.to_thread.run_sync(_stat_with_metadata, path)
+            st, metadata = await anyio.to_thread.run_sync(files.stat_with_metadata, path)
         except OSError as exc:
             raise _translate(exc, key) from None
         return _info(key, st, metadata)
@@ -259,11 +236,11 @@ class LocalStorage:
     async def open_range(self, key: str, start: int = 0, end: int | None = None) -> LocalReader:
         path = self.path_of(key)
         try:
-            fd, st = await anyio.to_thread.run_sync(_open_and_stat, path)
+            fd, st = await anyio.to_thread.run_sync(files.open_and_stat, path)
         except OSError as exc:
             raise _translate(exc, key) from None
         last = st.st_size - 1 if end is None else min(end, st.st_size - 1)
-        return LocalReader(fd, _info(key, st, _read_metadata(fd)), start, last)
+        return LocalReader(fd, _info(key, st, files.read_metadata(fd)), start, last)
 
     async def list(self, prefix: str) -> AsyncIterator[ObjectInfo]:
         found = await anyio.to_thread.run_sync(self._scan, prefix)
@@ -274,7 +251,7 @@ class LocalStorage:
         directory, _, _ = prefix.rpartition("/")
         base = os.path.join(self.root, *directory.split("/")) if directory else self.root
         found: builtins.list[ObjectInfo] = []
-        for path in _walk_files(base):
+        for path in files.walk_files(base):
             key = os.path.relpath(path, self.root).replace(os.sep, "/")
             if key.startswith(prefix):
                 with contextlib.suppress(FileNotFoundError):
@@ -285,7 +262,7 @@ class LocalStorage:
     async def list_children(self, prefix: str) -> builtins.list[str]:
         directory = self.path_of(prefix.rstrip("/")) if prefix.strip("/") else self.root
         try:
-            return await anyio.to_thread.run_sync(_subdirectories, directory)
+            return await anyio.to_thread.run_sync(files.subdirectories, directory)
         except FileNotFoundError:
             return []
         except OSError as exc:
@@ -313,7 +290,7 @@ class LocalStorage:
         while directory != self.root and directory.startswith(self.root + os.sep):
             if os.listdir(directory) == [".lock"]:
                 # Only the CAS lock is left; with the manifest gone no CAS can succeed here.
-                _unlink_quietly(os.path.join(directory, ".lock"))
+                files.unlink_quietly(os.path.join(directory, ".lock"))
             try:
                 os.rmdir(directory)
             except OSError:
@@ -331,53 +308,3 @@ class LocalStorage:
 
 async def _one(payload: bytes) -> AsyncIterator[bytes]:
     yield payload
-
-
-def _write_fully(fd: int, block: bytes) -> None:
-    view = memoryview(block)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
-
-
-def _unlink_quietly(path: str) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(path)
-
-
-def _open_and_stat(path: str) -> tuple[int, os.stat_result]:
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        return fd, os.fstat(fd)
-    except BaseException:
-        os.close(fd)
-        raise
-
-
-def _subdirectories(directory: str) -> builtins.list[str]:
-    with os.scandir(directory) as entries:
-        names = [e.name for e in entries if not e.name.startswith(".") and e.is_dir()]
-    return sorted(names)
-
-
-def _stat_with_metadata(path: str) -> tuple[os.stat_result, dict[str, str]]:
-    return os.stat(path), _read_metadata(path)
-
-
-def _walk_files(base: str) -> Iterator[str]:
-    for directory, subdirs, files in os.walk(base):
-        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
-        for name in files:
-            if not name.startswith("."):
-                yield os.path.join(directory, name)
-
-
-@contextlib.contextmanager
-def _dir_lock(directory: str) -> Iterator[None]:
-    """An exclusive lock per directory (flock), held across processes sharing the disk."""
-    fd = os.open(os.path.join(directory, ".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)

@@ -24,7 +24,6 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from lite.storage.base import (
     AlreadyExists,
-    InsufficientStorage,
     MetadataSource,
     NotFound,
     ObjectInfo,
@@ -32,12 +31,10 @@ from lite.storage.base import (
     StorageError,
     Unavailable,
 )
+from lite.storage.s3errors import translate
 
 PART_SIZE = 8 * 1024 * 1024  # ≥ 5 MiB, the S3 minimum for every part but the last
 READ_CHUNK = 256 * 1024
-_NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
-_PRECONDITION = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
-_NO_SPACE = {"XMinioStorageFull", "InsufficientStorage", "507"}
 
 
 @dataclass(frozen=True)
@@ -55,25 +52,6 @@ class S3Options:
     read_timeout: float = 15.0
     max_attempts: int = 2
     max_pool_connections: int = 64
-
-
-def _translate(exc: Exception, key: str) -> StorageError:
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        code = str(error.get("Code", ""))
-        status = str(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
-        if code in _NOT_FOUND or (status == "404" and code != "NoSuchBucket"):
-            return NotFound(f"no object {key}")
-        if code in _PRECONDITION or status in ("412", "409"):
-            return PreconditionFailed(f"{key} changed")
-        if code in _NO_SPACE or status == "507":
-            return InsufficientStorage("object storage is full")
-        if code == "NoSuchBucket":
-            return Unavailable("the bucket does not exist")
-        if code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
-            return Unavailable(f"object storage refused the credentials ({code})")
-        return Unavailable(f"object storage error ({code or status})")
-    return Unavailable(f"object storage unreachable ({type(exc).__name__})")
 
 
 def _info(
@@ -158,7 +136,7 @@ class S3Storage:
         try:
             return await getattr(self._client, op)(Bucket=self.bucket, **params)
         except (ClientError, BotoCoreError, OSError) as exc:
-            raise _translate(exc, key) from None
+            raise translate(exc, key) from None
 
     # --- writes ---------------------------------------------------------------------------------
 
@@ -261,11 +239,11 @@ class S3Storage:
             got = await self._client.get_object(Bucket=self.bucket, **params)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "InvalidRange":
-                raise _translate(exc, key) from None
+                raise translate(exc, key) from None
             # Nothing lies in the range (an empty object): an empty read, like a file past EOF.
             return S3Reader(None, await self.stat(key))
         except (BotoCoreError, OSError) as exc:
-            raise _translate(exc, key) from None
+            raise translate(exc, key) from None
         size = _total_size(got)
         info = _info(key, size, got["ETag"], got.get("LastModified"), got.get("Metadata"))
         return S3Reader(got["Body"], info)
@@ -277,7 +255,7 @@ class S3Storage:
                 for obj in page.get("Contents", []):
                     yield _info(obj["Key"], obj["Size"], obj["ETag"], obj.get("LastModified"))
         except (ClientError, BotoCoreError, OSError) as exc:
-            raise _translate(exc, prefix) from None
+            raise translate(exc, prefix) from None
 
     async def list_children(self, prefix: str) -> builtins.list[str]:
         paginator = self._client.get_paginator("list_objects_v2")
@@ -288,7 +266,7 @@ class S3Storage:
                 for common in page.get("CommonPrefixes", []):
                     names.append(common["Prefix"][len(prefix) :].rstrip("/"))
         except (ClientError, BotoCoreError, OSError) as exc:
-            raise _translate(exc, prefix) from None
+            raise translate(exc, prefix) from None
         return sorted(names)
 
     # --- the rest -------------------------------------------------------------------------------

@@ -1,0 +1,85 @@
+"""Filesystem helpers of the local backend: blocking calls, run in worker threads."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+from collections.abc import Iterator
+
+from lite.storage.base import MetadataSource
+
+XATTR_PREFIX = "user.lite."
+_NO_XATTR = (errno.ENOTSUP, errno.EOPNOTSUPP, errno.EPERM)
+
+
+def read_metadata(fd_or_path: int | str) -> dict[str, str]:
+    try:
+        names = [n for n in os.listxattr(fd_or_path) if n.startswith(XATTR_PREFIX)]
+        return {n[len(XATTR_PREFIX) :]: os.getxattr(fd_or_path, n).decode() for n in names}
+    except OSError:
+        return {}  # a filesystem without user xattrs keeps no metadata
+
+
+def write_metadata(fd: int, metadata: MetadataSource | None) -> None:
+    """Set metadata on the temp file, so it is published atomically with the bytes."""
+    if metadata is None:
+        return
+    for name, value in metadata().items():
+        try:
+            os.setxattr(fd, XATTR_PREFIX + name, value.encode())
+        except OSError as exc:
+            if exc.errno in _NO_XATTR:
+                return
+            raise
+
+
+def write_fully(fd: int, block: bytes) -> None:
+    view = memoryview(block)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def unlink_quietly(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
+def open_and_stat(path: str) -> tuple[int, os.stat_result]:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return fd, os.fstat(fd)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def subdirectories(directory: str) -> list[str]:
+    with os.scandir(directory) as entries:
+        names = [e.name for e in entries if not e.name.startswith(".") and e.is_dir()]
+    return sorted(names)
+
+
+def stat_with_metadata(path: str) -> tuple[os.stat_result, dict[str, str]]:
+    return os.stat(path), read_metadata(path)
+
+
+def walk_files(base: str) -> Iterator[str]:
+    for directory, subdirs, files in os.walk(base):
+        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
+        for name in files:
+            if not name.startswith("."):
+                yield os.path.join(directory, name)
+
+
+@contextlib.contextmanager
+def dir_lock(directory: str) -> Iterator[None]:
+    """An exclusive lock per directory (flock), held across processes sharing the disk."""
+    fd = os.open(os.path.join(directory, ".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
