@@ -109,9 +109,10 @@ async def _plan_concat(storage: Storage, chunks: list[ChunkObject], plan: Plan) 
 
 async def make_plan(storage: Storage, chunks: list[ChunkObject]) -> Plan:
     """How the media file is made from its chunks (empty chunks add nothing)."""
-    exts = sorted({c.ext for c in chunks})
-    plan = Plan(ext=exts[0] if exts else "wav")
     nonempty = [c for c in chunks if c.info.size > 0]
+    # An empty chunk (e.g. the bot's final marker) adds nothing, its format included.
+    exts = sorted({c.ext for c in nonempty}) or sorted({c.ext for c in chunks})
+    plan = Plan(ext=exts[0] if exts else "wav")
     if len(exts) > 1:
         plan.problems.append(f"chunks have different formats ({', '.join(exts)})")
         plan.playable = False

@@ -29,6 +29,11 @@ from lite.storage.base import ConditionalWriter, Storage, iter_bytes, read_all
 OPEN_PREFIX = "_system/open-sessions/"
 _CAS_ATTEMPTS = 50
 _INDEX_CACHE_LIMIT = 4096
+_ID_ATTEMPTS = 8
+
+
+class SessionGone(Conflict):
+    """The recording behind a (cached) session index was deleted meanwhile."""
 
 
 class Catalog:
@@ -50,10 +55,13 @@ class Catalog:
         except NotFound:
             return None
         index = SessionIndex.from_json(payload)
+        self._remember(index)
+        return index
+
+    def _remember(self, index: SessionIndex) -> None:
         if len(self._indexes) >= _INDEX_CACHE_LIMIT:
             self._indexes.clear()
-        self._indexes[session_uid] = index
-        return index
+        self._indexes[index.session_uid] = index
 
     async def open_session(
         self, session_uid: str, user_id: int, meeting_id: str | None, source: str
@@ -61,50 +69,77 @@ class Catalog:
         """The session's index, creating the recording if the session is new (race-safe)."""
         existing = await self.session(session_uid)
         if existing is None:
-            index = SessionIndex(
-                session_uid, user_id, ids.new_recording_id(), meeting_id, source, now_iso()
-            )
-            try:
-                await self.writer.put_if_absent(
-                    keys.session_index_key(session_uid), iter_bytes(index.to_json())
-                )
-                existing = index
-                await self.ensure_manifest(index)
-            except AlreadyExists:
-                existing = await self.session(session_uid)
-                if existing is None:  # deleted between the two calls
-                    raise Conflict("session is being deleted; retry") from None
+            existing, _ = await self.create_session(session_uid, user_id, meeting_id, source)
         if existing.user_id != user_id:
             raise Conflict("session_uid already belongs to another recording")
         return existing
 
+    async def create_session(
+        self, session_uid: str, user_id: int, meeting_id: str | None, source: str
+    ) -> tuple[SessionIndex, bool]:
+        """Claim a new recording, then the session index; (index, True) when we made it, or
+        the existing session's index and False (our claimed recording is withdrawn)."""
+        index = await self._claim_recording(session_uid, user_id, meeting_id, source)
+        try:
+            await self.writer.put_if_absent(
+                keys.session_index_key(session_uid), iter_bytes(index.to_json())
+            )
+        except AlreadyExists:
+            await self.storage.delete(keys.manifest_key(user_id, index.recording_id))
+            await self.storage.delete(keys.recording_prefix(user_id, index.recording_id))
+            other = await self.session(session_uid)
+            if other is None:  # deleted between the two calls
+                raise Conflict("session is being deleted; retry") from None
+            return other, False
+        self._remember(index)
+        return index, True
+
+    async def _claim_recording(
+        self, session_uid: str, user_id: int, meeting_id: str | None, source: str
+    ) -> SessionIndex:
+        """A manifest under a fresh id (create-if-absent: a colliding id draws again)."""
+        for _ in range(_ID_ATTEMPTS):
+            index = SessionIndex(
+                session_uid, user_id, ids.new_recording_id(), meeting_id, source, now_iso()
+            )
+            key = keys.manifest_key(user_id, index.recording_id)
+            try:
+                await self.writer.put_if_absent(key, iter_bytes(index.new_manifest().to_json()))
+            except AlreadyExists:
+                continue
+            await self.mark_open(index)
+            return index
+        raise Conflict("could not allocate a recording id; retry")
+
     async def load_session_manifest(self, index: SessionIndex) -> tuple[Manifest, str]:
-        """The session's manifest; recreated when a crash (or a racing replica) left only the
-        index so far."""
+        """The session's manifest. A missing one means another replica deleted the recording
+        (our cached index is stale): SessionGone."""
         try:
             return await self.load(index.user_id, index.recording_id)
         except ResourceNotFound:
-            await self.ensure_manifest(index)
-            return await self.load(index.user_id, index.recording_id)
+            self._indexes.pop(index.session_uid, None)
+            fresh = await self.session(index.session_uid)
+            if fresh is None or fresh.recording_id != index.recording_id:
+                raise SessionGone("the session's recording was deleted") from None
+            raise
 
-    async def ensure_manifest(self, index: SessionIndex) -> None:
-        """Write the manifest if it does not exist yet (idempotent)."""
-        key = keys.manifest_key(index.user_id, index.recording_id)
-        try:
-            await self.writer.put_if_absent(key, iter_bytes(index.new_manifest().to_json()))
-            await self.mark_open(index.session_uid)
-        except AlreadyExists:
-            pass
-
-    async def mark_open(self, session_uid: str) -> None:
-        key = OPEN_PREFIX + keys.check_token(session_uid, "session_uid")
-        await self.storage.put(key, iter_bytes(b"{}"))
+    async def mark_open(self, index: SessionIndex) -> None:
+        """The marker holds the index, so an orphan of a crash during creation can be found."""
+        key = OPEN_PREFIX + keys.check_token(index.session_uid, "session_uid")
+        await self.storage.put(key, iter_bytes(index.to_json()))
 
     async def mark_closed(self, session_uid: str) -> None:
         await self.storage.delete(OPEN_PREFIX + keys.check_token(session_uid, "session_uid"))
 
     async def open_sessions(self) -> list[str]:
         return [info.key[len(OPEN_PREFIX) :] async for info in self.storage.list(OPEN_PREFIX)]
+
+    async def open_marker(self, session_uid: str) -> SessionIndex | None:
+        key = OPEN_PREFIX + keys.check_token(session_uid, "session_uid")
+        try:
+            return SessionIndex.from_json(await read_all(self.storage, key))
+        except (NotFound, ValueError, TypeError):
+            return None
 
     # --- manifests ------------------------------------------------------------------------------
 
@@ -146,7 +181,10 @@ class Catalog:
         """Every object of the recording; the manifest last, so a crash leaves it visible."""
         manifest, _ = await self.load(user_id, recording_id)
         manifest_key = keys.manifest_key(user_id, recording_id)
-        async for info in self.storage.list(keys.recording_prefix(user_id, recording_id)):
+        prefix = keys.recording_prefix(user_id, recording_id)
+        directories = {prefix}
+        async for info in self.storage.list(prefix):
+            directories.update(_parents(info.key, prefix))
             if info.key != manifest_key:
                 await self.storage.delete(info.key)
         await self.mark_closed(manifest.session_uid)
@@ -156,6 +194,14 @@ class Catalog:
             await self.storage.delete(keys.session_index_key(manifest.session_uid))
         self._indexes.pop(manifest.session_uid, None)
         await self.storage.delete(manifest_key)
+        for directory in sorted(directories, key=len, reverse=True):  # deepest first
+            await self.storage.delete(directory)
+
+
+def _parents(key: str, top: str) -> set[str]:
+    """The "directories" of key below top, e.g. `top/a/` and `top/a/b/` for `top/a/b/c`."""
+    parts = key[len(top) :].split("/")[:-1]
+    return {top + "/".join(parts[: n + 1]) + "/" for n in range(len(parts))}
 
 
 def encode_cursor(recording_id: int) -> str:

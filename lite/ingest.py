@@ -9,7 +9,7 @@ from typing import Any
 
 from lite import ids, keys, media
 from lite.assemble import HashingStream, Plan, make_plan, stream_plan
-from lite.catalog import Catalog
+from lite.catalog import Catalog, SessionGone
 from lite.chunks import GuardedBody, fingerprint, list_chunks, media_types, missing_seqs, sha256_of
 from lite.errors import AlreadyExists, Conflict, NotFound, ResourceNotFound
 from lite.manifest import (
@@ -58,10 +58,16 @@ class IngestService:
 
     async def resolve_session(self, who: Uploader, session_uid: str, source: str) -> SessionIndex:
         keys.check_token(session_uid, "session_uid")
-        if who.session_uid is not None and who.session_uid != session_uid:
-            raise ResourceNotFound("unknown session for this upload token")
-        index = await self.catalog.open_session(session_uid, who.user_id, who.meeting_id, source)
-        if who.recording_id is not None and index.recording_id != who.recording_id:
+        if who.recording_id is None:
+            return await self.catalog.open_session(session_uid, who.user_id, who.meeting_id, source)
+        # An upload token names an existing recording: it never creates (or revives) one.
+        index = await self.catalog.session(session_uid)
+        if (
+            index is None
+            or who.session_uid != session_uid
+            or index.recording_id != who.recording_id
+            or index.user_id != who.user_id
+        ):
             raise ResourceNotFound("unknown session for this upload token")
         return index
 
@@ -72,21 +78,17 @@ class IngestService:
         user, rec = index.user_id, index.recording_id
         key = keys.chunk_key(user, rec, chunk.session_uid, chunk.media_type, chunk.seq, chunk.ext)
         body = GuardedBody(chunk.body, self.max_chunk_bytes, chunk.declared_sha256)
-        duplicate = False
+        duplicate = await self._store(key, body)
+        if not duplicate:
+            await self._refuse_other_format(index, chunk, key)
         try:
-            await self.writer.put_if_absent(key, body, body.metadata)
-        except AlreadyExists:
-            if not body.complete:
-                raise
-            stored = await sha256_of(self.storage, key)
-            if stored != body.sha256:
-                raise Conflict(
-                    "a different chunk is stored under this seq",
-                    stored_sha256=stored,
-                    received_sha256=body.sha256,
-                ) from None
-            duplicate = True
-        status = await self._after_chunk(index, chunk, duplicate)
+            status = await self._after_chunk(index, chunk, duplicate)
+        except SessionGone:
+            if not duplicate:
+                await self.storage.delete(key)
+            if who.recording_id is not None:
+                raise ResourceNotFound("the recording was deleted") from None
+            raise  # 409: the retry starts a new recording for the session
         return {
             "recording_id": rec,
             "media_file_id": ids.media_file_id(rec, chunk.media_type),
@@ -98,13 +100,43 @@ class IngestService:
             "status": status,
         }
 
+    async def _store(self, key: str, body: GuardedBody) -> bool:
+        """Store the chunk once; True when these exact bytes were already stored."""
+        try:
+            await self.writer.put_if_absent(key, body, body.metadata)
+            return False
+        except AlreadyExists:
+            if not body.complete:
+                raise
+            stored = await sha256_of(self.storage, key)
+            if stored != body.sha256:
+                raise Conflict(
+                    "a different chunk is stored under this seq",
+                    stored_sha256=stored,
+                    received_sha256=body.sha256,
+                ) from None
+            return True
+
+    async def _refuse_other_format(self, index: SessionIndex, chunk: ChunkIn, key: str) -> None:
+        """A seq is one chunk: the same seq in another format is a conflict, not a second chunk
+        (the format is part of the key, so create-if-absent alone cannot see it)."""
+        prefix = keys.chunk_prefix(
+            index.user_id, index.recording_id, chunk.session_uid, chunk.media_type
+        )
+        async for info in self.storage.list(f"{prefix}{chunk.seq:010d}."):
+            if info.key != key:
+                await self.storage.delete(key)
+                raise Conflict(
+                    f"seq {chunk.seq} is already stored as {info.key.rsplit('.', 1)[1]}",
+                    stored_sha256=await sha256_of(self.storage, info.key),
+                )
+
     async def _after_chunk(self, index: SessionIndex, chunk: ChunkIn, duplicate: bool) -> str:
         """Finalize once the final seq is known and no chunk below it is missing; rebuild when a
         chunk arrives after finalize. Gaps that never fill are left to the reconciler."""
+        manifest, _ = await self.catalog.load_session_manifest(index)
         if chunk.is_final:
             manifest = await self._set_final(index, chunk.media_type, chunk.seq)
-        else:
-            manifest, _ = await self.catalog.load_session_manifest(index)
         state = manifest.media.get(chunk.media_type)
         if duplicate and not chunk.is_final:
             return manifest.status
@@ -130,18 +162,17 @@ class IngestService:
         """Assemble masters for the session's media types; idempotent and safe to race."""
         user, rec, uid = index.user_id, index.recording_id, index.session_uid
         manifest, _ = await self.catalog.load(user, rec)
-        kinds = only or sorted(
-            set(await media_types(self.storage, user, rec, uid)) | set(manifest.media)
-        )
+        present = set(await media_types(self.storage, user, rec, uid))
+        kinds = only or sorted(present | set(manifest.media))
         for kind in kinds:
-            manifest = await self._finalize_media(index, kind)
+            manifest = await self._finalize_media(index, kind, sorted(present))
         if not kinds:
             manifest = await self.catalog.update(user, rec, _fail_empty)
         if manifest.status != IN_PROGRESS:
             await self.catalog.mark_closed(uid)
         return manifest
 
-    async def _finalize_media(self, index: SessionIndex, kind: str) -> Manifest:
+    async def _finalize_media(self, index: SessionIndex, kind: str, present: list[str]) -> Manifest:
         user, rec, uid = index.user_id, index.recording_id, index.session_uid
         for _ in range(_BUILD_ATTEMPTS):
             chunks = await list_chunks(self.storage, user, rec, uid, kind)
@@ -158,7 +189,7 @@ class IngestService:
             written = await self._write_master(index, kind, plan)
             final_seq = current.final_seq if current else None
             result = _built_state(kind, rec, chunks, final_seq, plan, written, mark)
-            updated = await self.catalog.update(user, rec, _apply(kind, result, mark))
+            updated = await self.catalog.update(user, rec, _apply(kind, result, mark, present))
             if updated.media[kind].fingerprint == mark:
                 return updated
             # Chunks changed while we built: build again from the new set.
@@ -235,8 +266,14 @@ def _built_state(
     return state
 
 
-def _apply(kind: str, built: MediaState, mark: str) -> Any:
+def _apply(kind: str, built: MediaState, mark: str, present: list[str]) -> Any:
+    """The manifest change of one finished build. Media types that have chunks but no build
+    yet are entered as in progress, so one type's final chunk cannot complete the recording
+    (and close it to the reconciler) while another type is still arriving."""
+
     def change(manifest: Manifest) -> None:
+        for other in present:
+            _state(manifest, other)
         previous = manifest.media.get(kind)
         if previous and previous.status != IN_PROGRESS and previous.chunk_count > built.chunk_count:
             return  # a racing finalizer built from more chunks (chunks are only ever added)

@@ -6,6 +6,7 @@ are compare-and-swap.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import UTC, datetime
 
@@ -13,7 +14,7 @@ import anyio
 
 from lite.catalog import Catalog
 from lite.chunks import list_chunks, media_types
-from lite.errors import LiteError
+from lite.errors import LiteError, ResourceNotFound
 from lite.ingest import IngestService
 from lite.manifest import IN_PROGRESS, SessionIndex
 
@@ -51,7 +52,7 @@ class Reconciler:
     async def _reconcile(self, uid: str, moment: datetime) -> bool:
         index = await self.catalog.session(uid)
         if index is None:
-            await self.catalog.mark_closed(uid)
+            await self._drop_orphan(uid, moment)
             return False
         manifest, _ = await self.catalog.load(index.user_id, index.recording_id)
         if manifest.status != IN_PROGRESS:
@@ -63,6 +64,21 @@ class Reconciler:
         log.info("session %s idle for %.0f s: finalizing", uid, idle)
         await self.ingest.finalize(index)
         return True
+
+    async def _drop_orphan(self, uid: str, moment: datetime) -> None:
+        """A marker without a session index: creation crashed between claiming the recording
+        and writing the index (no chunk can have been accepted), or the session was deleted."""
+        claimed = await self.catalog.open_marker(uid)
+        if claimed is not None:
+            created = datetime.fromisoformat(claimed.created_at.replace("Z", "+00:00"))
+            if (moment - created).total_seconds() < self.idle_seconds:
+                return  # perhaps still being created right now
+            with contextlib.suppress(ResourceNotFound):
+                await self.catalog.delete(claimed.user_id, claimed.recording_id)
+                log.info(
+                    "removed recording %s left by an interrupted creation", claimed.recording_id
+                )
+        await self.catalog.mark_closed(uid)
 
     async def run_forever(self, interval: float) -> None:
         while True:

@@ -7,9 +7,9 @@ from typing import Any
 from lite import ids, keys
 from lite.catalog import Catalog, decode_cursor, encode_cursor
 from lite.chunks import list_chunks, media_types, missing_seqs
-from lite.errors import AlreadyExists, BadRequest, Conflict, ResourceNotFound
-from lite.manifest import IN_PROGRESS, STATUSES, Manifest, MediaState, SessionIndex, now_iso
-from lite.storage.base import Storage, iter_bytes
+from lite.errors import BadRequest, Conflict, ResourceNotFound
+from lite.manifest import IN_PROGRESS, STATUSES, Manifest, MediaState, SessionIndex
+from lite.storage.base import Storage
 
 MAX_LIMIT = 200
 
@@ -82,14 +82,9 @@ class Recordings:
         self, user_id: int, meeting_id: str | None, session_uid: str | None
     ) -> SessionIndex:
         uid = keys.check_token(session_uid, "session_uid") if session_uid else ids.new_session_uid()
-        index = SessionIndex(uid, user_id, ids.new_recording_id(), meeting_id, "api", now_iso())
-        try:
-            await self.catalog.writer.put_if_absent(
-                keys.session_index_key(uid), iter_bytes(index.to_json())
-            )
-        except AlreadyExists:
-            raise Conflict("session_uid is already in use") from None
-        await self.catalog.ensure_manifest(index)
+        index, created = await self.catalog.create_session(uid, user_id, meeting_id, "api")
+        if not created:
+            raise Conflict("session_uid is already in use")
         return index
 
     async def delete(self, user_id: int, recording_id: int) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 
+import anyio
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -31,6 +32,8 @@ STATUS: tuple[tuple[type[e.LiteError], int], ...] = (
     (e.Unavailable, 503),
 )
 RETRY_AFTER_SECONDS = "5"
+DRAIN_BYTES = 64 * 1024 * 1024
+DRAIN_SECONDS = 10
 
 
 def status_of(exc: e.LiteError) -> int:
@@ -56,7 +59,25 @@ async def lite_error(request: Request, exc: Exception) -> Response:
         response.headers["Retry-After"] = RETRY_AFTER_SECONDS
     if status == 401:
         response.headers["WWW-Authenticate"] = "Bearer"
+    if status == 413:
+        # A client sends its whole body before it reads the answer: unread bytes would make the
+        # kernel reset the connection and the 413 would never arrive. Read (bounded) and close.
+        await _drain(request)
+        response.headers["Connection"] = "close"
     return response
+
+
+async def _drain(request: Request) -> None:
+    received = 0
+    with anyio.move_on_after(DRAIN_SECONDS):
+        while received < DRAIN_BYTES:
+            with anyio.move_on_after(1) as idle:
+                message = await request.receive()
+            if idle.cancelled_caught or message["type"] != "http.request":
+                return
+            received += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                return
 
 
 async def http_error(request: Request, exc: Exception) -> Response:

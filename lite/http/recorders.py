@@ -128,7 +128,8 @@ async def vexa_upload(request: Request) -> Response:
         if not isinstance(upload, UploadFile):
             raise BadRequest("the form needs a file part named 'file'")
         who = _with_meeting(
-            await uploader(request, fields.get("user_id")), fields.get("meeting_id")
+            await uploader(request, fields.get("user_id") or request.query_params.get("user_id")),
+            fields.get("meeting_id") or request.query_params.get("meeting_id"),
         )
         fmt = fields.get("media_format") or fields.get("format") or "wav"
         chunk = ChunkIn(

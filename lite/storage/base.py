@@ -84,7 +84,8 @@ class Storage(Protocol):
         ...
 
     async def delete(self, key: str) -> None:
-        """Remove key; a missing key is not an error."""
+        """Remove key; a missing key is not an error. A key ending in "/" removes that
+        "directory" if it is empty (SeaweedFS keeps empty ones, which listings would show)."""
         ...
 
     def list(self, prefix: str) -> AsyncIterator[ObjectInfo]:

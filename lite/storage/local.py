@@ -274,6 +274,9 @@ class LocalStorage:
     # --- the rest -------------------------------------------------------------------------------
 
     async def delete(self, key: str) -> None:
+        if key.endswith("/"):
+            # Directories are pruned as their last object goes; nothing is left to remove.
+            return
         path = self.path_of(key)
         await anyio.to_thread.run_sync(self._delete_path, path)
 

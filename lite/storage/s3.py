@@ -35,6 +35,7 @@ from lite.storage.s3errors import translate
 
 PART_SIZE = 8 * 1024 * 1024  # ≥ 5 MiB, the S3 minimum for every part but the last
 READ_CHUNK = 256 * 1024
+CALL_DEADLINE = 10.0
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,8 @@ class S3Options:
     path_style: bool
     # An unreachable store must become a 503 with Retry-After in seconds, not minutes; a read
     # timeout is per socket read, so long streams are unaffected.
-    connect_timeout: float = 3.0
-    read_timeout: float = 15.0
+    connect_timeout: float = 2.0
+    read_timeout: float = 5.0
     max_attempts: int = 2
     max_pool_connections: int = 64
 
@@ -133,10 +134,18 @@ class S3Storage:
         await self._stack.aclose()
 
     async def _call(self, op: str, key: str, **params: Any) -> Any:
+        # One deadline over all attempts: a store that accepts connections but never answers
+        # (a hung process) stalls uploads past botocore's read timeout, so bound the whole call,
+        # allowing a body at least 1 MiB/s.
+        body = params.get("Body")
+        deadline = CALL_DEADLINE + (len(body) / 2**20 if isinstance(body, bytes) else 0)
         try:
-            return await getattr(self._client, op)(Bucket=self.bucket, **params)
+            with anyio.fail_after(deadline):
+                return await getattr(self._client, op)(Bucket=self.bucket, **params)
         except (ClientError, BotoCoreError, OSError) as exc:
             raise translate(exc, key) from None
+        except TimeoutError:
+            raise Unavailable(f"object storage did not answer within {deadline:.0f} s") from None
 
     # --- writes ---------------------------------------------------------------------------------
 
@@ -236,7 +245,10 @@ class S3Storage:
         if start or end is not None:
             params["Range"] = f"bytes={start}-{'' if end is None else end}"
         try:
-            got = await self._client.get_object(Bucket=self.bucket, **params)
+            with anyio.fail_after(CALL_DEADLINE):
+                got = await self._client.get_object(Bucket=self.bucket, **params)
+        except TimeoutError:
+            raise Unavailable("object storage did not answer in time") from None
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "InvalidRange":
                 raise translate(exc, key) from None
@@ -249,24 +261,31 @@ class S3Storage:
         return S3Reader(got["Body"], info)
 
     async def list(self, prefix: str) -> AsyncIterator[ObjectInfo]:
+        async for page in self._pages(prefix):
+            for obj in page.get("Contents", []):
+                yield _info(obj["Key"], obj["Size"], obj["ETag"], obj.get("LastModified"))
+
+    async def _pages(self, prefix: str, **extra: str) -> AsyncIterator[dict[str, Any]]:
+        """ListObjectsV2 pages, each under the call deadline."""
         paginator = self._client.get_paginator("list_objects_v2")
-        try:
-            async for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
-                for obj in page.get("Contents", []):
-                    yield _info(obj["Key"], obj["Size"], obj["ETag"], obj.get("LastModified"))
-        except (ClientError, BotoCoreError, OSError) as exc:
-            raise translate(exc, prefix) from None
+        pages = aiter(paginator.paginate(Bucket=self.bucket, Prefix=prefix, **extra))
+        while True:
+            try:
+                with anyio.fail_after(CALL_DEADLINE):
+                    page = await anext(pages)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise Unavailable("object storage did not answer in time") from None
+            except (ClientError, BotoCoreError, OSError) as exc:
+                raise translate(exc, prefix) from None
+            yield page
 
     async def list_children(self, prefix: str) -> builtins.list[str]:
-        paginator = self._client.get_paginator("list_objects_v2")
         names: builtins.list[str] = []
-        try:
-            pages = paginator.paginate(Bucket=self.bucket, Prefix=prefix, Delimiter="/")
-            async for page in pages:
-                for common in page.get("CommonPrefixes", []):
-                    names.append(common["Prefix"][len(prefix) :].rstrip("/"))
-        except (ClientError, BotoCoreError, OSError) as exc:
-            raise translate(exc, prefix) from None
+        async for page in self._pages(prefix, Delimiter="/"):
+            for common in page.get("CommonPrefixes", []):
+                names.append(common["Prefix"][len(prefix) :].rstrip("/"))
         return sorted(names)
 
     # --- the rest -------------------------------------------------------------------------------
