@@ -49,6 +49,12 @@ class Unavailable(StorageError):
     code = "storage_unavailable"
 
 
+class StaleMedia(Unavailable):
+    """A cached description no longer matches the stored media (it was rebuilt meanwhile)."""
+
+    code = "media_changed"
+
+
 # --- requests ------------------------------------------------------------------------------------
 
 

@@ -12,12 +12,14 @@ from lite.manifest import IN_PROGRESS, STATUSES, Manifest, MediaState, SessionIn
 from lite.storage.base import Storage
 
 MAX_LIMIT = 200
+_FINISHED_CACHE_LIMIT = 10_000
 
 
 class Recordings:
     def __init__(self, storage: Storage, catalog: Catalog) -> None:
         self.storage = storage
         self.catalog = catalog
+        self._finished: dict[tuple[int, int], Manifest] = {}
 
     async def live_media(self, manifest: Manifest) -> dict[str, MediaState]:
         """Media still in progress, described from the chunk objects (no writes)."""
@@ -88,13 +90,29 @@ class Recordings:
         return index
 
     async def delete(self, user_id: int, recording_id: int) -> None:
+        self._finished.pop((user_id, recording_id), None)
         await self.catalog.delete(user_id, keys.check_id(recording_id))
 
     async def media_state(
-        self, user_id: int, recording_id: int, media_id: int
+        self, user_id: int, recording_id: int, media_id: int, fresh: bool = False
     ) -> tuple[Manifest, MediaState]:
-        """The recording and one of its media files (finished, or live from the chunks)."""
-        manifest, _ = await self.catalog.load(user_id, keys.check_id(recording_id))
+        """The recording and one of its media files (finished, or live from the chunks).
+
+        Manifests of finished recordings are cached: playback then costs no metadata read.
+        A cached entry is trusted only as far as the master it names is unchanged (the player
+        compares etags and asks again with `fresh`), and a media id it lacks is looked up anew.
+        """
+        cache_key = (user_id, keys.check_id(recording_id))
+        cached = None if fresh else self._finished.get(cache_key)
+        if cached is not None:
+            for state in cached.media.values():
+                if state.id == media_id and state.status != IN_PROGRESS:
+                    return cached, state
+        manifest, _ = await self.catalog.load(user_id, recording_id)
+        if manifest.status != IN_PROGRESS:
+            if len(self._finished) >= _FINISHED_CACHE_LIMIT:
+                self._finished.clear()
+            self._finished[cache_key] = manifest
         states = {**manifest.media, **(await self.live_media(manifest))}
         for state in states.values():
             if state.id == media_id:

@@ -15,13 +15,15 @@ from starlette.routing import Route
 from lite import keys, media, ranges
 from lite.assemble import make_plan, stream_plan
 from lite.chunks import fingerprint, list_chunks
-from lite.errors import MediaUnplayable, Unauthorized
+from lite.errors import MediaUnplayable, StaleMedia, Unauthorized
 from lite.http.auth import services
 from lite.http.recordings import base_url
 from lite.http.streaming import MediaResponse, Part
 from lite.manifest import COMPLETED, FAILED, Manifest, MediaState
 from lite.storage.base import Presigner
 from lite.tokens import sign_raw, verify_raw
+
+_WATCH_ABOVE = 1024 * 1024
 
 
 @dataclass
@@ -80,7 +82,11 @@ def _master_source(
     )
 
     async def open_master(start: int, end: int) -> AsyncIterable[bytes]:
-        return await storage.open_range(key, start, end)
+        reader = await storage.open_range(key, start, end)
+        if state.master_etag and reader.info.etag != state.master_etag:
+            await reader.aclose()
+            raise StaleMedia("the media file was rebuilt; ask again")
+        return reader
 
     return Source(
         size=size,
@@ -161,7 +167,9 @@ async def _respond(request: Request, source: Source, disposition: str) -> MediaR
     headers.append(("Content-Length", str(sum(s.length for s in spans))))
     first = await source.open(spans[0].start, spans[0].end) if spans and body else None
     parts = [Part(b"", None)] if first is not None else []
-    return MediaResponse(decision.status, headers, parts, first, send_body=body)
+    # A short body is sent in one go: watching for a disconnect would cost more than it saves.
+    watch = bool(spans) and spans[0].length > _WATCH_ABOVE
+    return MediaResponse(decision.status, headers, parts, first, send_body=body, watch=watch)
 
 
 async def _multipart(
@@ -184,9 +192,17 @@ async def raw(request: Request) -> Response:
     recording_id = keys.check_id(request.path_params["recording_id"])
     media_id = keys.check_id(request.path_params["media_id"], "media_id")
     user_id = await _caller(request, recording_id, media_id)
-    manifest, state = await services(request).recordings.media_state(
-        user_id, recording_id, media_id
-    )
+    try:
+        return await _serve(request, user_id, recording_id, media_id, fresh=False)
+    except StaleMedia:  # a cached description met a rebuilt master: look again, once
+        return await _serve(request, user_id, recording_id, media_id, fresh=True)
+
+
+async def _serve(
+    request: Request, user_id: int, recording_id: int, media_id: int, fresh: bool
+) -> Response:
+    recordings = services(request).recordings
+    manifest, state = await recordings.media_state(user_id, recording_id, media_id, fresh)
     source = await _source(request, manifest, state)
     attachment = request.query_params.get("download") in ("1", "true")
     disposition = media.content_disposition(filename_of(manifest, state), attachment)

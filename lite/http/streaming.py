@@ -41,6 +41,7 @@ class MediaResponse(Response):
         first: AsyncIterable[bytes] | None = None,
         trailer: bytes = b"",
         send_body: bool = True,
+        watch: bool = True,
     ) -> None:
         self.status_code = status
         self.background = None
@@ -49,12 +50,15 @@ class MediaResponse(Response):
         self.first = first  # already-open stream of the first part
         self.trailer = trailer
         self.send_body = send_body
+        self.watch = watch
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             start = {"type": "http.response.start", "status": self.status_code}
             await send({**start, "headers": self.raw_list})
-            if self.send_body:
+            if self.send_body and not self.watch:
+                await self._stream(send)
+            elif self.send_body:
                 async with anyio.create_task_group() as group:
                     group.start_soon(self._watch_disconnect, receive, group.cancel_scope)
                     await self._stream(send)

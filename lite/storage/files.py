@@ -7,6 +7,7 @@ import errno
 import fcntl
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from lite.storage.base import MetadataSource
 
@@ -45,6 +46,40 @@ def write_fully(fd: int, block: bytes) -> None:
 def unlink_quietly(path: str) -> None:
     with contextlib.suppress(OSError):
         os.unlink(path)
+
+
+@dataclass
+class Opened:
+    fd: int | None  # None when the whole range was read (the file is closed again)
+    stat: os.stat_result
+    metadata: dict[str, str]
+    prefetched: bytes
+
+
+def open_range(path: str, start: int, end: int | None, small: int) -> Opened:
+    """Open, stat and read metadata in one thread hop; a range of at most `small` bytes is read
+    in the same hop (the common seek-sized request costs a single hop)."""
+    fd, st = open_and_stat(path)
+    try:
+        last = st.st_size - 1 if end is None else min(end, st.st_size - 1)
+        metadata = read_metadata(fd)
+        if last - start + 1 > small:
+            return Opened(fd, st, metadata, b"")
+        data = os.pread(fd, max(0, last - start + 1), start) if last >= start else b""
+    except BaseException:
+        os.close(fd)
+        raise
+    os.close(fd)
+    return Opened(None, st, metadata, data)
+
+
+def entries(directory: str) -> list[tuple[str, bool]]:
+    """(name, is a directory) of the visible entries of directory; none if it is missing."""
+    try:
+        with os.scandir(directory) as found:
+            return [(e.name, e.is_dir()) for e in found if not e.name.startswith(".")]
+    except FileNotFoundError:
+        return []
 
 
 def open_and_stat(path: str) -> tuple[int, os.stat_result]:

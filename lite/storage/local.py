@@ -33,6 +33,8 @@ from lite.storage.base import (
 )
 
 READ_CHUNK = 1024 * 1024
+SMALL_READ_CHUNK = 256 * 1024
+_BUSY_READERS = 8
 WRITE_BUFFER = 1024 * 1024
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
@@ -58,20 +60,34 @@ def _translate(exc: OSError, key: str) -> StorageError:
 
 
 class LocalReader:
-    """Bytes [start, end] of an open file; each chunk is one `os.pread` in a worker thread."""
+    """Bytes [start, end] of a file; each chunk is one `os.pread` in a worker thread. A small
+    range arrives already read (`prefetched`), with the file closed."""
 
-    def __init__(self, fd: int, info: ObjectInfo, start: int, end: int) -> None:
+    open_readers = 0  # across the process: many concurrent streams read in smaller chunks
+
+    def __init__(
+        self, fd: int | None, info: ObjectInfo, start: int, end: int, prefetched: bytes = b""
+    ) -> None:
         self.info = info
-        self._fd: int | None = fd
+        self._fd = fd
         self._pos = start
         self._end = end
+        self._prefetched = prefetched
+        if fd is not None:
+            LocalReader.open_readers += 1
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._chunks()
 
     async def _chunks(self) -> AsyncIterator[bytes]:
+        if self._prefetched:
+            data, self._prefetched = self._prefetched, b""
+            yield data
         while self._fd is not None and self._pos <= self._end:
-            want = min(READ_CHUNK, self._end - self._pos + 1)
+            # Large reads are fastest for one stream, but each in-flight block is memory: with
+            # many streams, smaller blocks keep the process small (DESIGN §3: 256 KiB-1 MiB).
+            size = READ_CHUNK if LocalReader.open_readers <= _BUSY_READERS else SMALL_READ_CHUNK
+            want = min(size, self._end - self._pos + 1)
             data = await anyio.to_thread.run_sync(os.pread, self._fd, want, self._pos)
             if not data:
                 raise Unavailable(f"{self.info.key} shrank while it was read")
@@ -79,13 +95,16 @@ class LocalReader:
             yield data
 
     async def aclose(self) -> None:
+        self._release()
+
+    def _release(self) -> None:
         fd, self._fd = self._fd, None
         if fd is not None:
+            LocalReader.open_readers -= 1
             os.close(fd)
 
     def __del__(self) -> None:  # a reader that was never closed must not leak its descriptor
-        if self._fd is not None:
-            os.close(self._fd)
+        self._release()
 
 
 class LocalStorage:
@@ -142,21 +161,27 @@ class LocalStorage:
             # Coalesce small body pieces so each thread hop writes up to 1 MiB.
             pending = bytearray()
             async for block in data:
+                if not pending and len(block) >= WRITE_BUFFER:
+                    await anyio.to_thread.run_sync(files.write_fully, fd, block)  # no copy
+                    continue
                 pending += block
                 if len(pending) >= WRITE_BUFFER:
                     await anyio.to_thread.run_sync(files.write_fully, fd, bytes(pending))
                     pending.clear()
-            if pending:
-                await anyio.to_thread.run_sync(files.write_fully, fd, bytes(pending))
-            files.write_metadata(fd, metadata)
-            if self.fsync:
-                await anyio.to_thread.run_sync(os.fsync, fd)
+            # The last piece, the metadata and the fsync share one thread hop.
+            await anyio.to_thread.run_sync(self._finish_temp, fd, bytes(pending), metadata)
         except BaseException:
             os.close(fd)
             files.unlink_quietly(temp)
             raise
         os.close(fd)
         return temp
+
+    def _finish_temp(self, fd: int, tail: bytes, metadata: MetadataSource | None) -> None:
+        files.write_fully(fd, tail)
+        files.write_metadata(fd, metadata)
+        if self.fsync:
+            os.fsync(fd)
 
     async def _publish(
         self,
@@ -236,11 +261,13 @@ class LocalStorage:
     async def open_range(self, key: str, start: int = 0, end: int | None = None) -> LocalReader:
         path = self.path_of(key)
         try:
-            fd, st = await anyio.to_thread.run_sync(files.open_and_stat, path)
+            opened = await anyio.to_thread.run_sync(files.open_range, path, start, end, READ_CHUNK)
         except OSError as exc:
             raise _translate(exc, key) from None
-        last = st.st_size - 1 if end is None else min(end, st.st_size - 1)
-        return LocalReader(fd, _info(key, st, files.read_metadata(fd)), start, last)
+        info = _info(key, opened.stat, opened.metadata)
+        last = opened.stat.st_size - 1 if end is None else min(end, opened.stat.st_size - 1)
+        start += len(opened.prefetched)
+        return LocalReader(opened.fd, info, start, last, opened.prefetched)
 
     async def list(self, prefix: str) -> AsyncIterator[ObjectInfo]:
         found = await anyio.to_thread.run_sync(self._scan, prefix)
@@ -248,12 +275,20 @@ class LocalStorage:
             yield info
 
     def _scan(self, prefix: str) -> builtins.list[ObjectInfo]:
-        directory, _, _ = prefix.rpartition("/")
+        """Entries of the prefix's directory whose names match its last part (so a lookup like
+        `chunks/0000000007.` reads one directory listing, not every chunk's stat)."""
+        directory, _, start = prefix.rpartition("/")
         base = os.path.join(self.root, *directory.split("/")) if directory else self.root
+        head = f"{directory}/" if directory else ""
         found: builtins.list[ObjectInfo] = []
-        for path in files.walk_files(base):
-            key = os.path.relpath(path, self.root).replace(os.sep, "/")
-            if key.startswith(prefix):
+        for name, is_dir in files.entries(base):
+            if not name.startswith(start):
+                continue
+            paths = (
+                files.walk_files(os.path.join(base, name)) if is_dir else [os.path.join(base, name)]
+            )
+            for path in paths:
+                key = head + os.path.relpath(path, base).replace(os.sep, "/")
                 with contextlib.suppress(FileNotFoundError):
                     found.append(_info(key, os.stat(path)))
         found.sort(key=lambda info: info.key)
