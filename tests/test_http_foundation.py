@@ -247,7 +247,7 @@ BAD_REQUESTS = [
     ("POST", "/admin/users/1/api-keys", ADMIN, b"\xff\xfe\x00", 400),
     ("POST", "/admin/users/1/api-keys", ADMIN, b'["a list"]', 400),
     ("POST", "/admin/users/1/api-keys", ADMIN, b'{"name": 5}', 400),
-    ("POST", "/admin/users/1/api-keys", ADMIN, b'{"name": "' + b"x" * 5000 + b'"}', 400),
+    ("POST", "/admin/users/1/api-keys", ADMIN, b'{"name": "' + b"x" * 5000 + b'"}', 413),
     ("POST", "/admin/users/abc/api-keys", ADMIN, None, 400),
     ("POST", "/admin/users/-1/api-keys", ADMIN, None, 400),
     ("POST", "/admin/users/9007199254740992/api-keys", ADMIN, None, 400),

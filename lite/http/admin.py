@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -11,21 +9,11 @@ from starlette.routing import Route
 from lite import keys
 from lite.errors import BadRequest
 from lite.http.auth import require_admin, services
-
-MAX_BODY = 4096
+from lite.http.bodies import json_body
 
 
 async def _optional_name(request: Request) -> str:
-    body = await request.body()
-    if not body.strip():
-        return ""
-    if len(body) > MAX_BODY:
-        raise BadRequest("request body too large")
-    try:
-        data = json.loads(body)
-    except ValueError:
-        raise BadRequest('body must be JSON like {"name": "..."}') from None
-    name = data.get("name", "") if isinstance(data, dict) else None
+    name = (await json_body(request, limit=4096)).get("name", "")
     if not isinstance(name, str):
         raise BadRequest("name must be a string")
     return name

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -18,6 +17,7 @@ from lite import keys, media
 from lite.chunks import list_chunks, media_types, missing_seqs, sha256_of
 from lite.errors import BadRequest, PayloadTooLarge, ResourceNotFound
 from lite.http.auth import bearer_token, services
+from lite.http.bodies import json_object
 from lite.ingest import ChunkIn, Uploader
 from lite.tokens import read_upload_token
 
@@ -98,16 +98,8 @@ def _with_meeting(who: Uploader, meeting_id: object) -> Uploader:
 
 def _fields(form: Mapping[str, Any]) -> dict[str, Any]:
     """Flat form fields override the keys of the optional `metadata` JSON part."""
-    fields: dict[str, Any] = {}
     raw = form.get("metadata")
-    if isinstance(raw, str) and raw.strip():
-        try:
-            parsed = json.loads(raw)
-        except ValueError:
-            raise BadRequest("metadata must be a JSON object") from None
-        if not isinstance(parsed, dict):
-            raise BadRequest("metadata must be a JSON object")
-        fields.update(parsed)
+    fields = json_object(raw, "metadata") if isinstance(raw, str) else {}
     fields.update({k: v for k, v in form.items() if isinstance(v, str) and k != "metadata"})
     return fields
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -12,10 +9,9 @@ from starlette.routing import Route
 from lite import keys
 from lite.errors import BadRequest, ResourceNotFound
 from lite.http.auth import require_user, services
+from lite.http.bodies import json_body
 from lite.manifest import COMPLETED
 from lite.tokens import UploadGrant, issue_upload_token
-
-MAX_BODY = 16 * 1024
 
 
 def base_url(request: Request) -> str:
@@ -23,25 +19,10 @@ def base_url(request: Request) -> str:
     return configured or ""
 
 
-async def _json_body(request: Request) -> dict[str, Any]:
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        raise BadRequest("request body too large")
-    if not body.strip():
-        return {}
-    try:
-        data = json.loads(body)
-    except ValueError:
-        raise BadRequest("body must be a JSON object") from None
-    if not isinstance(data, dict):
-        raise BadRequest("body must be a JSON object")
-    return data
-
-
 async def create_recording(request: Request) -> Response:
     user_id = await require_user(request)
     found = services(request)
-    data = await _json_body(request)
+    data = await json_body(request)
     meeting_id = data.get("meeting_id")
     if meeting_id is not None and not isinstance(meeting_id, str | int):
         raise BadRequest("meeting_id must be a string")
