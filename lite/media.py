@@ -6,6 +6,7 @@ Pure except `probe_duration`, which runs ffprobe when it is installed.
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import shutil
 import unicodedata
@@ -105,6 +106,7 @@ def safe_filename(name: str) -> tuple[str, str]:
     return fallback, quote(clean, safe=_ATTR_CHARS, encoding="utf-8")
 
 
+@functools.lru_cache(maxsize=4096)
 def content_disposition(name: str, attachment: bool) -> str:
     """`inline` plays in the browser; `attachment` (`?download=1`) saves the file."""
     fallback, encoded = safe_filename(name)

@@ -6,6 +6,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -83,7 +84,7 @@ def entries(directory: str) -> list[tuple[str, bool]]:
 
 
 def open_and_stat(path: str) -> tuple[int, os.stat_result]:
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
     try:
         return fd, os.fstat(fd)
     except BaseException:
@@ -98,7 +99,10 @@ def subdirectories(directory: str) -> list[str]:
 
 
 def stat_with_metadata(path: str) -> tuple[os.stat_result, dict[str, str]]:
-    return os.stat(path), read_metadata(path)
+    st = os.stat(path, follow_symlinks=False)
+    if stat.S_ISLNK(st.st_mode):  # objects are never symlinks: do not follow one out
+        raise FileNotFoundError(errno.ENOENT, "not an object", path)
+    return st, read_metadata(path)
 
 
 def walk_files(base: str) -> Iterator[str]:

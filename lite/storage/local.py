@@ -35,6 +35,7 @@ from lite.storage.base import (
 READ_CHUNK = 1024 * 1024
 SMALL_READ_CHUNK = 256 * 1024
 _BUSY_READERS = 8
+_DIRECTORY_CACHE_LIMIT = 10_000
 WRITE_BUFFER = 1024 * 1024
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
@@ -54,7 +55,7 @@ def _info(key: str, st: os.stat_result, metadata: dict[str, str] | None = None) 
 def _translate(exc: OSError, key: str) -> StorageError:
     if exc.errno in _NO_SPACE:
         return InsufficientStorage("no space left on the recordings volume")
-    if isinstance(exc, FileNotFoundError):
+    if isinstance(exc, FileNotFoundError) or exc.errno == errno.ELOOP:  # ELOOP: a symlink
         return NotFound(f"no object {key}")
     return Unavailable(f"local storage error ({errno.errorcode.get(exc.errno or 0, 'EIO')})")
 
@@ -113,6 +114,7 @@ class LocalStorage:
     def __init__(self, root: str, fsync: bool = True) -> None:
         self.root = os.path.realpath(root)
         self.fsync = fsync
+        self._directories: dict[str, str] = {}
 
     # --- paths ----------------------------------------------------------------------------------
 
@@ -121,10 +123,24 @@ class LocalStorage:
         parts = key.split("/")
         if not key or any(p in ("", ".", "..") or p.startswith(".") for p in parts):
             raise NotFound(f"no object {key!r}")
-        path = os.path.realpath(os.path.join(self.root, *parts))
-        if not path.startswith(self.root + os.sep):
+        directory = self._real_directory(parts[:-1])
+        if directory is None:
             raise NotFound(f"no object {key!r}")
-        return path
+        # The last component is never followed as a symlink (files open with O_NOFOLLOW).
+        return os.path.join(directory, parts[-1])
+
+    def _real_directory(self, parts: builtins.list[str]) -> str | None:
+        """The resolved directory, or None when it escapes the root. Cached: resolving a path
+        costs a syscall per component, on every request."""
+        relative = "/".join(parts)
+        found = self._directories.get(relative)
+        if found is None:
+            found = os.path.realpath(os.path.join(self.root, *parts))
+            if len(self._directories) >= _DIRECTORY_CACHE_LIMIT:
+                self._directories.clear()
+            self._directories[relative] = found
+        inside = found == self.root or found.startswith(self.root + os.sep)
+        return found if inside else None
 
     def _ensure_dir(self, directory: str) -> None:
         """Create missing directories; fsync each new one's parent so the entry is durable."""
