@@ -178,6 +178,30 @@ async def test_the_marker_of_a_vanished_session_is_dropped(store: Storage) -> No
     assert uid not in await replica.catalog.open_sessions()
 
 
+async def test_a_recording_left_by_a_crash_during_creation_is_removed(store: Storage) -> None:
+    """A crash between claiming the recording (manifest + marker) and writing the session index
+    leaves a manifest nobody can reach; after the idle time the reconciler removes it."""
+    replica, user, uid = Replica(store), new_user(), new_uid()
+    claimed = await replica.catalog._claim_recording(uid, user, None, "test")
+    assert await replica.catalog.recording_ids(user) == [claimed.recording_id]
+
+    assert uid not in await replica.reconciler.run_once(later(IDLE + 5))
+
+    assert uid not in await replica.catalog.open_sessions()
+    assert [info.key async for info in store.list(f"recordings/{user}/")] == []
+
+
+async def test_a_recording_being_created_right_now_is_left_alone(store: Storage) -> None:
+    replica, user, uid = Replica(store), new_user(), new_uid()
+    claimed = await replica.catalog._claim_recording(uid, user, None, "test")
+
+    await replica.reconciler.run_once(later(1))
+
+    assert uid in await replica.catalog.open_sessions()
+    manifest, _ = await replica.catalog.load(user, claimed.recording_id)
+    assert manifest.session_uid == uid
+
+
 async def test_replicas_reconciling_at_once_agree_on_one_master(store: Storage) -> None:
     user, uid = new_user(), new_uid()
     chunks = wav_chunks(6, seed=20)
