@@ -424,3 +424,38 @@ async def test_fsync_off_still_stores_the_bytes(tmp_path: Path) -> None:
     storage = LocalStorage(str(tmp_path), fsync=False)
     await storage.put(KEY, iter_bytes(b"fast"))
     assert await read(storage, KEY) == b"fast"
+
+
+# --- reads from the page cache and from disk ------------------------------------------------------
+
+
+async def _ranged(storage: LocalStorage, key: str, start: int, end: int) -> bytes:
+    reader = await storage.open_range(key, start, end)
+    try:
+        return b"".join([block async for block in reader])
+    finally:
+        await reader.aclose()
+
+
+def _evict(path: str) -> None:
+    """Drop the file's clean pages, so a read must go to the disk (RWF_NOWAIT cannot serve it)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.parametrize("inline", [True, False], ids=["event-loop-first", "threads-only"])
+@pytest.mark.parametrize(("start", "end"), [(0, 0), (1000, 66535), (0, 524287), (524000, 524287)])
+async def test_ranges_are_exact_whether_cached_or_not(
+    tmp_path: Path, inline: bool, start: int, end: int
+) -> None:
+    storage = LocalStorage(str(tmp_path))
+    storage._inline_reads = inline and storage._inline_reads
+    payload = os.urandom(512 * 1024)
+    await storage.put("a/b.wav", iter_bytes(payload))
+    assert await _ranged(storage, "a/b.wav", start, end) == payload[start : end + 1]  # cached
+    _evict(storage.path_of("a/b.wav"))
+    assert await _ranged(storage, "a/b.wav", start, end) == payload[start : end + 1]  # from disk

@@ -57,21 +57,40 @@ class Opened:
     prefetched: bytes
 
 
-def open_range(path: str, start: int, end: int | None, small: int) -> Opened:
+def open_range(
+    path: str, start: int, end: int | None, small: int, cached_only: bool = False
+) -> Opened:
     """Open, stat and read metadata in one thread hop; a range of at most `small` bytes is read
-    in the same hop (the common seek-sized request costs a single hop)."""
+    in the same hop (the common seek-sized request costs a single hop).
+
+    With `cached_only` (for calling from the event loop) the read takes only what the page cache
+    holds (RWF_NOWAIT) and leaves the rest, with the file open, to worker threads."""
     fd, st = open_and_stat(path)
     try:
         last = st.st_size - 1 if end is None else min(end, st.st_size - 1)
         metadata = read_metadata(fd)
         if last - start + 1 > small:
             return Opened(fd, st, metadata, b"")
-        data = os.pread(fd, max(0, last - start + 1), start) if last >= start else b""
+        want = max(0, last - start + 1)
+        data = _read_cached(fd, want, start) if cached_only else os.pread(fd, want, start)
     except BaseException:
         os.close(fd)
         raise
+    if len(data) < want:
+        return Opened(fd, st, metadata, data)
     os.close(fd)
     return Opened(None, st, metadata, data)
+
+
+def _read_cached(fd: int, want: int, offset: int) -> bytes:
+    if not want:
+        return b""
+    buffer = bytearray(want)
+    try:
+        got = os.preadv(fd, [buffer], offset, os.RWF_NOWAIT)
+    except BlockingIOError:
+        return b""
+    return bytes(memoryview(buffer)[:got])
 
 
 def entries(directory: str) -> list[tuple[str, bool]]:

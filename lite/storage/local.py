@@ -115,6 +115,7 @@ class LocalStorage:
         self.root = os.path.realpath(root)
         self.fsync = fsync
         self._directories: dict[str, str] = {}
+        self._inline_reads = hasattr(os, "RWF_NOWAIT")
 
     # --- paths ----------------------------------------------------------------------------------
 
@@ -277,8 +278,17 @@ class LocalStorage:
     async def open_range(self, key: str, start: int = 0, end: int | None = None) -> LocalReader:
         path = self.path_of(key)
         try:
-            opened = await anyio.to_thread.run_sync(files.open_range, path, start, end, READ_CHUNK)
+            if self._inline_reads:
+                # Cached bytes are read on the event loop: a seek then costs no thread hop.
+                opened = files.open_range(path, start, end, READ_CHUNK, cached_only=True)
+            else:
+                opened = await anyio.to_thread.run_sync(
+                    files.open_range, path, start, end, READ_CHUNK
+                )
         except OSError as exc:
+            if exc.errno in (errno.EOPNOTSUPP, errno.EINVAL) and self._inline_reads:
+                self._inline_reads = False  # no RWF_NOWAIT on this filesystem: threads only
+                return await self.open_range(key, start, end)
             raise _translate(exc, key) from None
         info = _info(key, opened.stat, opened.metadata)
         last = opened.stat.st_size - 1 if end is None else min(end, opened.stat.st_size - 1)
