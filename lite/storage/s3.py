@@ -12,10 +12,10 @@ import builtins
 import contextlib
 import functools
 import secrets
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 from aiobotocore.config import AioConfig
@@ -33,9 +33,11 @@ from lite.storage.base import (
 )
 from lite.storage.s3errors import translate
 
+T = TypeVar("T")
 PART_SIZE = 8 * 1024 * 1024  # ≥ 5 MiB, the S3 minimum for every part but the last
 READ_CHUNK = 256 * 1024
 CALL_DEADLINE = 10.0
+PARALLEL_PARTS = 4  # parts in flight per upload: 4 x 8 MiB of memory at most
 
 
 @dataclass(frozen=True)
@@ -199,24 +201,9 @@ class S3Storage:
     ) -> ObjectInfo:
         upload = await self._call("create_multipart_upload", key, Key=key)
         upload_id = upload["UploadId"]
-        size = 0
         try:
-            parts: list[dict[str, Any]] = []
-            buffer = first
-            while buffer:
-                part = bytes(buffer[:PART_SIZE])
-                del buffer[:PART_SIZE]
-                size += len(part)
-                done = await self._call(
-                    "upload_part",
-                    key,
-                    Key=key,
-                    UploadId=upload_id,
-                    PartNumber=len(parts) + 1,
-                    Body=part,
-                )
-                parts.append({"PartNumber": len(parts) + 1, "ETag": done["ETag"]})
-                buffer = await _fill(stream, buffer)
+            etags, size = await _first_error(self._upload_parts(key, upload_id, first, stream))
+            parts = [{"PartNumber": n, "ETag": etags[n]} for n in sorted(etags)]
             done = await self._call(
                 "complete_multipart_upload",
                 key,
@@ -231,6 +218,33 @@ class S3Storage:
                 await self._call("abort_multipart_upload", key, Key=key, UploadId=upload_id)
             raise
         return _info(key, size, done["ETag"], None)
+
+    async def _upload_parts(
+        self, key: str, upload_id: str, first: bytearray, stream: AsyncIterator[bytes]
+    ) -> tuple[dict[int, str], int]:
+        """Read parts in order and upload up to PARALLEL_PARTS at once (bounded memory)."""
+        etags: dict[int, str] = {}
+        slots = anyio.Semaphore(PARALLEL_PARTS)
+        size, number, buffer = 0, 0, first
+
+        async def upload(number: int, part: bytes) -> None:
+            try:
+                done = await self._call(
+                    "upload_part", key, Key=key, UploadId=upload_id, PartNumber=number, Body=part
+                )
+                etags[number] = done["ETag"]
+            finally:
+                slots.release()
+
+        async with anyio.create_task_group() as group:
+            while buffer:
+                part = bytes(buffer[:PART_SIZE])
+                del buffer[:PART_SIZE]
+                size, number = size + len(part), number + 1
+                await slots.acquire()
+                group.start_soon(upload, number, part)
+                buffer = await _fill(stream, buffer)
+        return etags, size
 
     # --- reads ----------------------------------------------------------------------------------
 
@@ -319,6 +333,27 @@ class S3Storage:
             "get_object", Params=params, ExpiresIn=expires_in
         )
         return url
+
+
+async def _first_error(work: Awaitable[T]) -> T:
+    """Await work that runs a task group; re-raise its first error unwrapped (callers expect the
+    storage's typed errors, not an ExceptionGroup)."""
+    try:
+        return await work
+    except BaseExceptionGroup as group:
+        errors = list(_leaves(group))
+        first = next(
+            (e for e in errors if not isinstance(e, anyio.get_cancelled_exc_class())), errors[0]
+        )
+        raise first from None
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]:
+    for error in group.exceptions:
+        if isinstance(error, BaseExceptionGroup):
+            yield from _leaves(error)
+        else:
+            yield error
 
 
 @functools.cache
