@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Debian packages the tests drive for real (browser, ffprobe, nginx for the benchmark, shellcheck).
 SYSTEM_PACKAGES := chromium ffmpeg nginx-light shellcheck
+# The benchmark's load generator.
+BENCH_PACKAGES := wrk
 
 .PHONY: install system-deps run test lint test-unit bench clean
 
@@ -20,7 +22,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 system-deps:
-	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(SYSTEM_PACKAGES) $(EXTRA_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
@@ -40,7 +42,8 @@ lint: install system-deps
 test: lint
 	$(BIN)/pytest -q -p no:cacheprovider tests
 
-bench: install system-deps
+bench: install
+	$(MAKE) system-deps EXTRA_PACKAGES="$(BENCH_PACKAGES)"
 	$(BIN)/python -m tests.bench
 
 clean:
