@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from lite.errors import ConfigError, LiteError, StorageError
-from lite.settings import Settings, load_settings
+from lite.settings import SETTINGS, Settings, describe, load_settings
 
 GRACEFUL_TIMEOUT = 20.0
 
@@ -121,6 +121,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     host = args.host or settings.lite_host
     port = settings.port if args.port is None else args.port
     print(f"storage: {settings.storage_backend} ({settings.backend_reason})", flush=True)
+    for setting in SETTINGS:  # what this process was told, secrets hidden
+        if setting.name in os.environ:
+            logging.getLogger("lite").info("setting %s", describe(setting, os.environ))
     asyncio.run(_serve(settings.replace(lite_host=host, port=port), host, port))
     return 0
 
