@@ -12,10 +12,10 @@ import builtins
 import contextlib
 import functools
 import secrets
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import anyio
 from aiobotocore.config import AioConfig
@@ -32,10 +32,9 @@ from lite.storage.base import (
     Unavailable,
 )
 from lite.storage.s3errors import translate
+from lite.storage.s3parts import PART_SIZE, fill, first_error
+from lite.storage.s3reader import S3Reader, total_size
 
-T = TypeVar("T")
-PART_SIZE = 8 * 1024 * 1024  # ≥ 5 MiB, the S3 minimum for every part but the last
-READ_CHUNK = 256 * 1024
 CALL_DEADLINE = 10.0
 PARALLEL_PARTS = 4  # parts in flight per upload: 4 x 8 MiB of memory at most
 
@@ -62,32 +61,6 @@ def _info(
 ) -> ObjectInfo:
     when = modified.astimezone(UTC) if modified else datetime.now(UTC)
     return ObjectInfo(key, size, etag.strip('"'), when, dict(metadata or {}))
-
-
-class S3Reader:
-    """A streaming GetObject body; `aclose` releases the connection also after an abort."""
-
-    def __init__(self, body: Any, info: ObjectInfo) -> None:
-        self.info = info
-        self._body = body
-
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        return self._chunks()
-
-    async def _chunks(self) -> AsyncIterator[bytes]:
-        try:
-            while self._body is not None:
-                data = await self._body.read(READ_CHUNK)
-                if not data:
-                    break
-                yield data
-        except (BotoCoreError, OSError) as exc:
-            raise Unavailable(f"object storage stream broke ({type(exc).__name__})") from None
-
-    async def aclose(self) -> None:
-        body, self._body = self._body, None
-        if body is not None:
-            body.close()
 
 
 class S3Storage:
@@ -185,7 +158,7 @@ class S3Storage:
         metadata: MetadataSource | None,
     ) -> ObjectInfo:
         stream = aiter(data)
-        first = await _fill(stream, bytearray())
+        first = await fill(stream, bytearray())
         if len(first) < PART_SIZE:
             # The stream is consumed, so metadata (a digest of the bytes) can go with the object.
             meta = dict(metadata()) if metadata else {}
@@ -202,7 +175,7 @@ class S3Storage:
         upload = await self._call("create_multipart_upload", key, Key=key)
         upload_id = upload["UploadId"]
         try:
-            etags, size = await _first_error(self._upload_parts(key, upload_id, first, stream))
+            etags, size = await first_error(self._upload_parts(key, upload_id, first, stream))
             parts = [{"PartNumber": n, "ETag": etags[n]} for n in sorted(etags)]
             done = await self._call(
                 "complete_multipart_upload",
@@ -243,7 +216,7 @@ class S3Storage:
                 size, number = size + len(part), number + 1
                 await slots.acquire()
                 group.start_soon(upload, number, part)
-                buffer = await _fill(stream, buffer)
+                buffer = await fill(stream, buffer)
         return etags, size
 
     # --- reads ----------------------------------------------------------------------------------
@@ -270,7 +243,7 @@ class S3Storage:
             return S3Reader(None, await self.stat(key))
         except (BotoCoreError, OSError) as exc:
             raise translate(exc, key) from None
-        size = _total_size(got)
+        size = total_size(got)
         info = _info(key, size, got["ETag"], got.get("LastModified"), got.get("Metadata"))
         return S3Reader(got["Body"], info)
 
@@ -335,47 +308,7 @@ class S3Storage:
         return url
 
 
-async def _first_error(work: Awaitable[T]) -> T:
-    """Await work that runs a task group; re-raise its first error unwrapped (callers expect the
-    storage's typed errors, not an ExceptionGroup)."""
-    try:
-        return await work
-    except BaseExceptionGroup as group:
-        errors = list(_leaves(group))
-        first = next(
-            (e for e in errors if not isinstance(e, anyio.get_cancelled_exc_class())), errors[0]
-        )
-        raise first from None
-
-
-def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]:
-    for error in group.exceptions:
-        if isinstance(error, BaseExceptionGroup):
-            yield from _leaves(error)
-        else:
-            yield error
-
-
 @functools.cache
 def _session() -> Any:
     """One botocore session per process: it parses the service models once (~0.3 s)."""
     return get_session()
-
-
-async def _fill(stream: AsyncIterator[bytes], buffer: bytearray) -> bytearray:
-    """Read from stream until buffer holds a whole part or the stream ends."""
-    while len(buffer) < PART_SIZE:
-        try:
-            buffer += await anext(stream)
-        except StopAsyncIteration:
-            break
-    return buffer
-
-
-def _total_size(got: dict[str, Any]) -> int:
-    content_range = got.get("ContentRange")  # "bytes 0-99/1234"
-    if content_range and "/" in content_range:
-        total = content_range.rsplit("/", 1)[1]
-        if total.isdigit():
-            return int(total)
-    return int(got["ContentLength"])
