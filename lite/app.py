@@ -16,6 +16,7 @@ from lite.apikeys import ApiKeyStore
 from lite.catalog import Catalog
 from lite.http import admin, playback, recorders, recordings, system
 from lite.http.errors import HANDLERS
+from lite.http.proxy import TrustedProxies
 from lite.ingest import IngestService
 from lite.metrics import Metrics, MetricsMiddleware
 from lite.reconciler import Reconciler
@@ -136,5 +137,9 @@ def create_app(settings: Settings) -> Starlette:
         ],
         lifespan=lifespan,
         exception_handlers=HANDLERS,  # type: ignore[arg-type]
-        middleware=[Middleware(MetricsMiddleware, metrics=metrics), *cors(settings)],
+        middleware=[
+            Middleware(TrustedProxies, networks=settings.trusted_proxies),
+            Middleware(MetricsMiddleware, metrics=metrics),
+            *cors(settings),
+        ],
     )

@@ -8,6 +8,7 @@ value and what is allowed.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -80,6 +81,12 @@ SETTINGS: tuple[Setting, ...] = (
         "LITE_PUBLIC_URL",
         "",
         "Public base URL (e.g. https://rec.example.com) for absolute links; unset: relative links",
+    ),
+    Setting(
+        "LITE_TRUSTED_PROXIES",
+        "",
+        "Comma-separated addresses or CIDR networks of reverse proxies whose X-Forwarded-Proto, "
+        "-Host and -For are believed; unset: none",
     ),
     Setting(
         "LITE_SIGNING_KEY",
@@ -183,6 +190,7 @@ class Settings:
     admin_api_token: str
     internal_api_secret: str
     lite_public_url: str
+    lite_trusted_proxies: str
     lite_signing_key: str
     lite_upload_token_ttl_seconds: int
     lite_download_url_ttl_seconds: int
@@ -200,6 +208,10 @@ class Settings:
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
+
+    @property
+    def trusted_proxies(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return _networks(self.lite_trusted_proxies)
 
     @property
     def cors_origins(self) -> tuple[str, ...]:
@@ -239,6 +251,13 @@ def _parse_value(setting: Setting, raw: str) -> Any:
     return raw.strip()
 
 
+def _networks(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Comma-separated addresses or CIDR networks; ValueError on a bad entry."""
+    return tuple(
+        ipaddress.ip_network(part.strip(), strict=False) for part in text.split(",") if part.strip()
+    )
+
+
 def load_settings(environ: Mapping[str, str]) -> Settings:
     """Parse and validate every setting; raise ConfigError naming the first bad one."""
     values: dict[str, Any] = {}
@@ -253,6 +272,13 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     if public and not public.startswith(("http://", "https://")):
         raise ConfigError(f"LITE_PUBLIC_URL={public!r} is not allowed: use an http(s):// URL")
     values["lite_public_url"] = public.rstrip("/")
+    try:
+        _networks(values["lite_trusted_proxies"])
+    except ValueError:
+        raise ConfigError(
+            f"LITE_TRUSTED_PROXIES={values['lite_trusted_proxies']!r} is not allowed: use "
+            "comma-separated IP addresses or CIDR networks (e.g. 10.0.0.0/8,127.0.0.1)"
+        ) from None
     return Settings(**values)
 
 

@@ -10,13 +10,13 @@ from lite import keys
 from lite.errors import BadRequest, ResourceNotFound
 from lite.http.auth import require_user, services
 from lite.http.bodies import json_body
+from lite.http.proxy import public_base
 from lite.manifest import COMPLETED
 from lite.tokens import UploadGrant, issue_upload_token
 
 
 def base_url(request: Request) -> str:
-    configured = services(request).settings.lite_public_url
-    return configured or ""
+    return public_base(request, services(request).settings.lite_public_url)
 
 
 async def create_recording(request: Request) -> Response:
