@@ -36,32 +36,48 @@ class SessionGone(Conflict):
     """The recording behind a (cached) session index was deleted meanwhile."""
 
 
+class RecordingIdTaken(Conflict):
+    """A new session drew a recording id that another session of the user already holds."""
+
+
 class Catalog:
     def __init__(self, storage: Storage) -> None:
         assert isinstance(storage, ConditionalWriter), "backends must support conditional writes"
         self.storage = storage
         self.writer: ConditionalWriter = storage
-        # Session indexes never change once created, so a chunk need not re-read its index.
-        self._indexes: dict[str, SessionIndex] = {}
+        # Parsed session indexes with their etags: another replica may delete a session and its
+        # uid be claimed again, so a cached index is used only while its etag is still stored.
+        self._indexes: dict[str, tuple[SessionIndex, str]] = {}
 
     # --- sessions -------------------------------------------------------------------------------
 
     async def session(self, session_uid: str) -> SessionIndex | None:
+        key = keys.session_index_key(session_uid)
         cached = self._indexes.get(session_uid)
         if cached is not None:
-            return cached
+            try:
+                current = (await self.storage.stat(key)).etag
+            except NotFound:
+                self._indexes.pop(session_uid, None)
+                return None
+            if current == cached[1]:
+                return cached[0]
         try:
-            payload = await read_all(self.storage, keys.session_index_key(session_uid))
+            payload, etag = await _read_with_etag(self.storage, key)
         except NotFound:
+            self._indexes.pop(session_uid, None)
             return None
         index = SessionIndex.from_json(payload)
-        self._remember(index)
+        self._remember(index, etag)
         return index
 
-    def _remember(self, index: SessionIndex) -> None:
+    def _remember(self, index: SessionIndex, etag: str) -> None:
         if len(self._indexes) >= _INDEX_CACHE_LIMIT:
             self._indexes.clear()
-        self._indexes[index.session_uid] = index
+        self._indexes[index.session_uid] = (index, etag)
+
+    def forget(self, session_uid: str) -> None:
+        self._indexes.pop(session_uid, None)
 
     async def open_session(
         self, session_uid: str, user_id: int, meeting_id: str | None, source: str
@@ -77,51 +93,74 @@ class Catalog:
     async def create_session(
         self, session_uid: str, user_id: int, meeting_id: str | None, source: str
     ) -> tuple[SessionIndex, bool]:
-        """Claim a new recording, then the session index; (index, True) when we made it, or
-        the existing session's index and False (our claimed recording is withdrawn)."""
-        index = await self._claim_recording(session_uid, user_id, meeting_id, source)
-        try:
-            await self.writer.put_if_absent(
-                keys.session_index_key(session_uid), iter_bytes(index.to_json())
-            )
-        except AlreadyExists:
-            await self.storage.delete(keys.manifest_key(user_id, index.recording_id))
-            await self.storage.delete(keys.recording_prefix(user_id, index.recording_id))
-            other = await self.session(session_uid)
-            if other is None:  # deleted between the two calls
-                raise Conflict("session is being deleted; retry") from None
-            return other, False
-        self._remember(index)
-        return index, True
+        """Claim the session: (index, True) when we made it, else the existing one and False.
 
-    async def _claim_recording(
-        self, session_uid: str, user_id: int, meeting_id: str | None, source: str
-    ) -> SessionIndex:
-        """A manifest under a fresh id (create-if-absent: a colliding id draws again)."""
+        The session index, written create-if-absent, is the one atomic claim: a crash at any
+        instant leaves either no claim or a claim whose marker and manifest are written (again)
+        by the next request or the reconciler (`ensure_recording`), so a session never splits
+        into two recordings."""
+        key = keys.session_index_key(session_uid)
+        etag: str | None = None  # our claim's, once made
         for _ in range(_ID_ATTEMPTS):
             index = SessionIndex(
                 session_uid, user_id, ids.new_recording_id(), meeting_id, source, now_iso()
             )
-            key = keys.manifest_key(user_id, index.recording_id)
             try:
-                await self.writer.put_if_absent(key, iter_bytes(index.new_manifest().to_json()))
-            except AlreadyExists:
+                if etag is None:
+                    info = await self.writer.put_if_absent(key, iter_bytes(index.to_json()))
+                else:  # our claim named a taken id: no chunk can use it yet, so redraw in place
+                    info = await self.writer.put_if_match(key, iter_bytes(index.to_json()), etag)
+            except (AlreadyExists, PreconditionFailed):
+                other = await self.session(session_uid)
+                if other is None:  # deleted between the two calls
+                    raise Conflict("session is being deleted; retry") from None
+                await self.ensure_recording(other)
+                return other, False
+            etag = info.etag
+            self._remember(index, etag)
+            try:
+                await self.ensure_recording(index)
+            except RecordingIdTaken:
+                self.forget(session_uid)
                 continue
-            await self.mark_open(index)
-            return index
+            return index, True
         raise Conflict("could not allocate a recording id; retry")
 
-    async def load_session_manifest(self, index: SessionIndex) -> tuple[Manifest, str]:
-        """The session's manifest. A missing one means another replica deleted the recording
-        (our cached index is stale): SessionGone."""
+    async def ensure_recording(self, index: SessionIndex) -> None:
+        """The claim's open-session marker, then its manifest, both written if missing: this
+        finishes a creation that a crash cut short. RecordingIdTaken when the id belongs to
+        another session."""
+        key = keys.manifest_key(index.user_id, index.recording_id)
         try:
-            return await self.load(index.user_id, index.recording_id)
-        except ResourceNotFound:
-            self._indexes.pop(index.session_uid, None)
+            await self.storage.stat(key)
+        except NotFound:
+            await self.mark_open(index)
+            try:
+                await self.writer.put_if_absent(key, iter_bytes(index.new_manifest().to_json()))
+                return
+            except AlreadyExists:
+                pass
+        manifest, _ = await self.load(index.user_id, index.recording_id)
+        if manifest.session_uid != index.session_uid:
+            raise RecordingIdTaken(f"recording {index.recording_id} belongs to another session")
+
+    async def load_session_manifest(self, index: SessionIndex) -> tuple[Manifest, str]:
+        """The session's manifest, written first when a crash during creation left it missing.
+        A session whose index is gone or names another recording was deleted meanwhile (our
+        index was stale): SessionGone."""
+        for _ in range(2):
+            try:
+                manifest, etag = await self.load(index.user_id, index.recording_id)
+            except ResourceNotFound:
+                manifest, etag = None, ""
+            if manifest is not None and manifest.session_uid == index.session_uid:
+                return manifest, etag
+            self.forget(index.session_uid)
             fresh = await self.session(index.session_uid)
             if fresh is None or fresh.recording_id != index.recording_id:
-                raise SessionGone("the session's recording was deleted") from None
-            raise
+                raise SessionGone("the session's recording was deleted")
+            await self.ensure_recording(fresh)
+        raise SessionGone("the session's recording was deleted")
 
     async def mark_open(self, index: SessionIndex) -> None:
         """The marker holds the index, so an orphan of a crash during creation can be found."""
@@ -188,14 +227,23 @@ class Catalog:
             if info.key != manifest_key:
                 await self.storage.delete(info.key)
         await self.mark_closed(manifest.session_uid)
-        self._indexes.pop(manifest.session_uid, None)
+        self.forget(manifest.session_uid)
         index = await self.session(manifest.session_uid)
         if index is not None and index.recording_id == recording_id:
             await self.storage.delete(keys.session_index_key(manifest.session_uid))
-        self._indexes.pop(manifest.session_uid, None)
+        self.forget(manifest.session_uid)
         await self.storage.delete(manifest_key)
         for directory in sorted(directories, key=len, reverse=True):  # deepest first
             await self.storage.delete(directory)
+
+
+async def _read_with_etag(storage: Storage, key: str) -> tuple[bytes, str]:
+    reader = await storage.open_range(key)
+    try:
+        payload = b"".join([block async for block in reader])
+    finally:
+        await reader.aclose()
+    return payload, reader.info.etag
 
 
 def _parents(key: str, top: str) -> set[str]:

@@ -11,6 +11,10 @@ from lite.errors import ChecksumMismatch, PayloadTooLarge
 from lite.storage.base import ObjectInfo, Storage
 
 SHA256 = "sha256"
+MISSING_LIMIT = 1000  # missing seqs listed per media file; the count says how many in all
+# A body up to this size is kept in memory while it streams, so a damaged copy found under its
+# key can be replaced without asking the client again.
+RETAIN_LIMIT = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,11 @@ async def sha256_of(storage: Storage, key: str) -> str:
     known = info.metadata.get(SHA256)
     if known:
         return known
+    return (await content_digest(storage, key))[0]
+
+
+async def content_digest(storage: Storage, key: str) -> tuple[str, ObjectInfo]:
+    """The sha256 of the bytes actually stored (never the metadata's claim), and the object."""
     digest = hashlib.sha256()
     reader = await storage.open_range(key)
     try:
@@ -55,7 +64,7 @@ async def sha256_of(storage: Storage, key: str) -> str:
             digest.update(block)
     finally:
         await reader.aclose()
-    return digest.hexdigest()
+    return digest.hexdigest(), reader.info
 
 
 def fingerprint(chunks: list[ChunkObject]) -> str:
@@ -64,10 +73,32 @@ def fingerprint(chunks: list[ChunkObject]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def missing_seqs(chunks: list[ChunkObject], final_seq: int | None) -> list[int]:
+def missing_seqs(
+    chunks: list[ChunkObject], final_seq: int | None, limit: int = MISSING_LIMIT
+) -> list[int]:
+    """The first `limit` seqs missing below the last one (or the final one). Walks the gaps
+    between present seqs, so a chunk at seq 10^10 costs no more than one at seq 10."""
+    present = sorted({c.seq for c in chunks})
+    last = max(present[-1] if present else -1, -1 if final_seq is None else final_seq)
+    found: list[int] = []
+    expected = 0
+    for seq in [*present, last + 1]:
+        if seq > last + 1:
+            break
+        while expected < seq and len(found) < limit:
+            found.append(expected)
+            expected += 1
+        if len(found) >= limit:
+            break
+        expected = seq + 1
+    return found
+
+
+def missing_count(chunks: list[ChunkObject], final_seq: int | None) -> int:
+    """How many seqs are missing below the last one (the list above may be cut short)."""
     present = {c.seq for c in chunks}
-    last = max(present | ({final_seq} if final_seq is not None else set()), default=-1)
-    return [seq for seq in range(last + 1) if seq not in present]
+    last = max(max(present, default=-1), -1 if final_seq is None else final_seq)
+    return last + 1 - len(present)
 
 
 class GuardedBody:
@@ -81,6 +112,7 @@ class GuardedBody:
         self._limit = limit
         self._declared = declared.lower() if declared else None
         self._digest = hashlib.sha256()
+        self._kept: list[bytes] | None = []
         self.size = 0
         self.complete = False
 
@@ -90,6 +122,11 @@ class GuardedBody:
             if self.size > self._limit:
                 raise PayloadTooLarge(f"chunk larger than {self._limit} bytes")
             self._digest.update(block)
+            if self._kept is not None:
+                if self.size > RETAIN_LIMIT:
+                    self._kept = None
+                else:
+                    self._kept.append(block)
             yield block
         if self._declared is not None and self._declared != self.sha256:
             raise ChecksumMismatch(
@@ -101,5 +138,16 @@ class GuardedBody:
     def sha256(self) -> str:
         return self._digest.hexdigest()
 
+    def retained(self) -> AsyncIterator[bytes] | None:
+        """The whole body again, when it was small enough to keep; else None."""
+        if not self.complete or self._kept is None:
+            return None
+        return _replay(self._kept)
+
     def metadata(self) -> Mapping[str, str]:
         return {SHA256: self.sha256}
+
+
+async def _replay(blocks: list[bytes]) -> AsyncIterator[bytes]:
+    for block in blocks:
+        yield block

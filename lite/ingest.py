@@ -10,8 +10,24 @@ from typing import Any
 from lite import ids, keys, media
 from lite.assemble import HashingStream, Plan, make_plan, stream_plan
 from lite.catalog import Catalog, SessionGone
-from lite.chunks import GuardedBody, fingerprint, list_chunks, media_types, missing_seqs, sha256_of
-from lite.errors import AlreadyExists, Conflict, NotFound, ResourceNotFound
+from lite.chunks import (
+    SHA256,
+    GuardedBody,
+    content_digest,
+    fingerprint,
+    list_chunks,
+    media_types,
+    missing_seqs,
+    sha256_of,
+)
+from lite.errors import (
+    AlreadyExists,
+    Conflict,
+    NotFound,
+    PreconditionFailed,
+    ResourceNotFound,
+    Unavailable,
+)
 from lite.manifest import (
     COMPLETED,
     FAILED,
@@ -25,6 +41,7 @@ from lite.storage.base import ConditionalWriter, LocalPaths, Presigner, Storage
 
 log = logging.getLogger("lite.ingest")
 _BUILD_ATTEMPTS = 10
+_REPLACE_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -101,21 +118,51 @@ class IngestService:
         }
 
     async def _store(self, key: str, body: GuardedBody) -> bool:
-        """Store the chunk once; True when these exact bytes were already stored."""
+        """Store the chunk once; True when these exact bytes were already stored.
+
+        A stored object counts only when its size and the digest of its bytes match: one left
+        damaged by an outage or a crash (empty, cut short, its metadata claiming the real
+        digest) is replaced by this body, never answered as a duplicate."""
         try:
             await self.writer.put_if_absent(key, body, body.metadata)
             return False
         except AlreadyExists:
             if not body.complete:
                 raise
-            stored = await sha256_of(self.storage, key)
-            if stored != body.sha256:
+        for _ in range(_REPLACE_ATTEMPTS):
+            try:
+                stored, info = await content_digest(self.storage, key)
+            except NotFound:  # removed meanwhile (the recording was deleted): store ours
+                return await self._store_again(key, body, None)
+            if info.size == body.size and stored == body.sha256:
+                return True
+            # Intact when the bytes match the digest written with them (multipart objects carry
+            # none, but complete atomically): then it is another chunk's bytes.
+            if info.metadata.get(SHA256, stored) == stored:
                 raise Conflict(
                     "a different chunk is stored under this seq",
                     stored_sha256=stored,
                     received_sha256=body.sha256,
-                ) from None
-            return True
+                )
+            log.warning("replacing a damaged chunk object %s (%d bytes)", key, info.size)
+            try:
+                return await self._store_again(key, body, info.etag)
+            except PreconditionFailed:
+                continue  # replaced by someone else meanwhile: look again
+        raise Conflict("the chunk is being written by others; retry")
+
+    async def _store_again(self, key: str, body: GuardedBody, etag: str | None) -> bool:
+        data = body.retained()
+        if data is None:
+            raise Unavailable("a damaged copy of this chunk is stored; send it again later")
+        if etag is None:
+            try:
+                await self.writer.put_if_absent(key, data, body.metadata)
+            except AlreadyExists:
+                raise PreconditionFailed(f"{key} appeared meanwhile") from None
+        else:
+            await self.writer.put_if_match(key, data, etag, body.metadata)
+        return False
 
     async def _refuse_other_format(self, index: SessionIndex, chunk: ChunkIn, key: str) -> None:
         """A seq is one chunk: the same seq in another format is a conflict, not a second chunk
@@ -190,9 +237,11 @@ class IngestService:
             final_seq = current.final_seq if current else None
             result = _built_state(kind, rec, chunks, final_seq, plan, written, mark)
             updated = await self.catalog.update(user, rec, _apply(kind, result, mark, present))
-            if updated.media[kind].fingerprint == mark:
+            state = updated.media[kind]
+            if state.fingerprint == mark and await self._master_intact(index, state):
                 return updated
-            # Chunks changed while we built: build again from the new set.
+            # Chunks changed while we built, or a racing finalizer wrote the master after our
+            # manifest named its own: build again, so the manifest names the stored master.
         raise Conflict("chunks keep arriving while finalizing; retry")
 
     async def _master_intact(self, index: SessionIndex, state: MediaState) -> bool:

@@ -1,22 +1,24 @@
-"""Finalizes sessions whose bot went silent (it crashed, so no final chunk will come).
+"""Finalizes sessions whose bot went silent (it crashed, so no final chunk will come), and
+clears what crashes leave behind: creations cut short, temp files, unfinished uploads.
 
 Safe with several replicas running it at once: finalize is idempotent and its manifest updates
-are compare-and-swap.
+are compare-and-swap. One session that cannot be reconciled is logged and skipped.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import anyio
 
+from lite import keys
 from lite.catalog import Catalog
 from lite.chunks import list_chunks, media_types
-from lite.errors import LiteError, ResourceNotFound
+from lite.errors import ResourceNotFound
 from lite.ingest import IngestService
 from lite.manifest import IN_PROGRESS, SessionIndex
+from lite.storage.base import LeftoverSweeper
 
 log = logging.getLogger("lite.reconciler")
 
@@ -30,23 +32,26 @@ class Reconciler:
     async def last_activity(self, index: SessionIndex) -> datetime:
         """The newest chunk's time, or the session's creation when none arrived."""
         storage = self.catalog.storage
-        newest = datetime.fromisoformat(index.created_at.replace("Z", "+00:00"))
+        newest = _parse(index.created_at)
         user, rec, uid = index.user_id, index.recording_id, index.session_uid
         for kind in await media_types(storage, user, rec, uid):
             for chunk in await list_chunks(storage, user, rec, uid, kind):
                 newest = max(newest, chunk.info.modified)
         return newest
 
-    async def run_once(self, now: datetime | None = None) -> list[str]:
-        """Finalize every idle open session; return their session uids."""
+    async def run_once(self, now: datetime | None = None, sweep: bool = False) -> list[str]:
+        """Finalize every idle open session; return their session uids. With `sweep`, also
+        remove leftovers of crashes (done once per start: crashes end in a restart)."""
         moment = now or datetime.now(UTC)
         finished = []
         for uid in await self.catalog.open_sessions():
             try:
                 if await self._reconcile(uid, moment):
                     finished.append(uid)
-            except LiteError as exc:
-                log.warning("reconciling session %s failed: %s", uid, exc.message)
+            except Exception:  # one broken session must not stop the others
+                log.exception("reconciling session %s failed", uid)
+        if sweep:
+            await self.sweep(moment)
         return finished
 
     async def _reconcile(self, uid: str, moment: datetime) -> bool:
@@ -54,7 +59,8 @@ class Reconciler:
         if index is None:
             await self._drop_orphan(uid, moment)
             return False
-        manifest, _ = await self.catalog.load(index.user_id, index.recording_id)
+        # Writes the manifest when a crash during creation left only the claim.
+        manifest, _ = await self.catalog.load_session_manifest(index)
         if manifest.status != IN_PROGRESS:
             await self.catalog.mark_closed(uid)
             return False
@@ -66,24 +72,67 @@ class Reconciler:
         return True
 
     async def _drop_orphan(self, uid: str, moment: datetime) -> None:
-        """A marker without a session index: creation crashed between claiming the recording
-        and writing the index (no chunk can have been accepted), or the session was deleted."""
+        """A marker without a session index: the session was deleted, or (before the index
+        became the claim) creation crashed before writing it; no chunk can have been accepted."""
         claimed = await self.catalog.open_marker(uid)
         if claimed is not None:
-            created = datetime.fromisoformat(claimed.created_at.replace("Z", "+00:00"))
-            if (moment - created).total_seconds() < self.idle_seconds:
+            if (moment - _parse(claimed.created_at)).total_seconds() < self.idle_seconds:
                 return  # perhaps still being created right now
-            with contextlib.suppress(ResourceNotFound):
-                await self.catalog.delete(claimed.user_id, claimed.recording_id)
-                log.info(
-                    "removed recording %s left by an interrupted creation", claimed.recording_id
-                )
+            await self._remove_unclaimed(claimed.user_id, claimed.recording_id, uid)
         await self.catalog.mark_closed(uid)
 
+    async def _remove_unclaimed(self, user_id: int, recording_id: int, uid: str) -> None:
+        """Remove a recording of `uid` that the session index does not name (nobody can reach
+        it), unless chunks were stored in it."""
+        try:
+            manifest, _ = await self.catalog.load(user_id, recording_id)
+        except ResourceNotFound:
+            return
+        index = await self.catalog.session(uid)
+        if manifest.session_uid != uid or (index and index.recording_id == recording_id):
+            return
+        if await media_types(self.catalog.storage, user_id, recording_id, uid):
+            return
+        await self.catalog.delete(user_id, recording_id)
+        log.info("removed recording %s left by an interrupted creation", recording_id)
+
+    async def sweep(self, moment: datetime) -> None:
+        """Leftovers older than the idle time: the storage's temp files and unfinished uploads,
+        and in-progress recordings that no session index names (ghosts of older crashes)."""
+        before = moment - timedelta(seconds=self.idle_seconds)
+        storage = self.catalog.storage
+        try:
+            if isinstance(storage, LeftoverSweeper):
+                removed = await storage.sweep_leftovers(before)
+                if removed:
+                    log.info("removed %d leftover temp files or uploads", removed)
+            for user_name in await storage.list_children(keys.RECORDINGS_PREFIX):
+                if user_name.isdigit():
+                    await self._sweep_user(int(user_name), before)
+        except Exception:
+            log.exception("sweeping leftovers failed")
+
+    async def _sweep_user(self, user_id: int, before: datetime) -> None:
+        for recording_id in await self.catalog.recording_ids(user_id):
+            try:
+                manifest, _ = await self.catalog.load(user_id, recording_id)
+                if manifest.status == IN_PROGRESS and _parse(manifest.created_at) < before:
+                    await self._remove_unclaimed(user_id, recording_id, manifest.session_uid)
+            except ResourceNotFound:
+                continue
+            except Exception:
+                log.exception("sweeping recording %s failed", recording_id)
+
     async def run_forever(self, interval: float) -> None:
+        sweep = True
         while True:
             await anyio.sleep(interval)
             try:
-                await self.run_once()
-            except LiteError as exc:
-                log.warning("reconciler pass failed: %s", exc.message)
+                await self.run_once(sweep=sweep)
+                sweep = False
+            except Exception:  # the loop itself must not die of one bad pass
+                log.exception("reconciler pass failed")
+
+
+def _parse(moment: str) -> datetime:
+    return datetime.fromisoformat(moment.replace("Z", "+00:00"))

@@ -17,7 +17,8 @@ import pytest
 
 from lite.catalog import OPEN_PREFIX, Catalog
 from lite.ingest import ChunkIn, IngestService, Uploader
-from lite.manifest import Manifest
+from lite.keys import manifest_key, session_index_key
+from lite.manifest import Manifest, SessionIndex, now_iso
 from lite.reconciler import Reconciler
 from lite.recordings import Recordings
 from lite.storage.base import Storage, iter_bytes
@@ -179,10 +180,12 @@ async def test_the_marker_of_a_vanished_session_is_dropped(store: Storage) -> No
 
 
 async def test_a_recording_left_by_a_crash_during_creation_is_removed(store: Storage) -> None:
-    """A crash between claiming the recording (manifest + marker) and writing the session index
-    leaves a manifest nobody can reach; after the idle time the reconciler removes it."""
+    """Before the session index became the claim, a crash between writing the manifest and the
+    index left a manifest nobody can reach; after the idle time the reconciler removes it."""
     replica, user, uid = Replica(store), new_user(), new_uid()
-    claimed = await replica.catalog._claim_recording(uid, user, None, "test")
+    claimed = SessionIndex(uid, user, 4242, None, "test", now_iso())
+    await store.put(manifest_key(user, 4242), iter_bytes(claimed.new_manifest().to_json()))
+    await replica.catalog.mark_open(claimed)
     assert await replica.catalog.recording_ids(user) == [claimed.recording_id]
 
     assert uid not in await replica.reconciler.run_once(later(IDLE + 5))
@@ -191,15 +194,51 @@ async def test_a_recording_left_by_a_crash_during_creation_is_removed(store: Sto
     assert [info.key async for info in store.list(f"recordings/{user}/")] == []
 
 
-async def test_a_recording_being_created_right_now_is_left_alone(store: Storage) -> None:
+async def test_a_ghost_of_an_older_crash_is_swept(store: Storage) -> None:
+    """The same orphan without a marker (a second attempt's marker replaced it): the sweep
+    finds it by its manifest."""
     replica, user, uid = Replica(store), new_user(), new_uid()
-    claimed = await replica.catalog._claim_recording(uid, user, None, "test")
+    claimed = SessionIndex(uid, user, 4243, None, "test", now_iso())
+    await store.put(manifest_key(user, 4243), iter_bytes(claimed.new_manifest().to_json()))
+    await send(replica, user, uid, wav_chunks(1))
+
+    await replica.reconciler.run_once(later(1), sweep=True)
+    assert 4243 in await replica.catalog.recording_ids(user)  # not idle yet
+    await replica.reconciler.run_once(later(IDLE + 5), sweep=True)
+
+    assert len(await replica.catalog.recording_ids(user)) == 1
+    assert 4243 not in await replica.catalog.recording_ids(user)
+
+
+async def test_a_claim_cut_short_before_its_manifest_is_completed(store: Storage) -> None:
+    """A crash right after the session index (the claim) was written: the reconciler (or the
+    bot's retry) writes the manifest, so the session keeps its one recording."""
+    replica, user, uid = Replica(store), new_user(), new_uid()
+    claimed = SessionIndex(uid, user, 4244, None, "test", now_iso())
+    await store.put(session_index_key(uid), iter_bytes(claimed.to_json()))
+    await replica.catalog.mark_open(claimed)
 
     await replica.reconciler.run_once(later(1))
 
-    assert uid in await replica.catalog.open_sessions()
-    manifest, _ = await replica.catalog.load(user, claimed.recording_id)
+    manifest, _ = await replica.catalog.load(user, 4244)
     assert manifest.session_uid == uid
+    index = await send(replica, user, uid, wav_chunks(2))
+    assert index.recording_id == 4244
+    assert await replica.catalog.recording_ids(user) == [4244]
+
+
+async def test_one_broken_session_does_not_stop_the_others(store: Storage) -> None:
+    replica, user, uid = Replica(store), new_user(), new_uid()
+    await send(replica, user, uid, wav_chunks(2))
+    broken = new_uid()
+    await store.put(session_index_key(broken), iter_bytes(b"{not json"))
+    await store.put(OPEN_PREFIX + broken, iter_bytes(b"{}"))
+
+    assert uid in await replica.reconciler.run_once(later(IDLE + 5))
+
+    assert broken in await replica.catalog.open_sessions()
+    await store.delete(session_index_key(broken))
+    await store.delete(OPEN_PREFIX + broken)
 
 
 async def test_replicas_reconciling_at_once_agree_on_one_master(store: Storage) -> None:

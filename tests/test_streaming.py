@@ -44,7 +44,7 @@ MIB = 1024 * 1024
 ABORTS = 200
 FOLLOW_UPS = 50
 SETTLE_SECONDS = 15
-S3_POOL = 64  # lite.storage.s3.S3Options.max_pool_connections
+S3_POOL = 256  # lite.storage.s3.S3Options.max_pool_connections
 
 # --- fakes ----------------------------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ __all__ = [
     "ByteReader",
     "ConditionalWriter",
     "InsufficientStorage",
+    "LeftoverSweeper",
     "LocalPaths",
     "MetadataSource",
     "NotFound",
@@ -133,6 +134,14 @@ class Presigner(Protocol):
         content_disposition: str | None = None,
     ) -> str:
         """A URL a browser can GET (with Range) without credentials until it expires."""
+        ...
+
+
+@runtime_checkable
+class LeftoverSweeper(Protocol):
+    async def sweep_leftovers(self, before: datetime) -> int:
+        """Remove what interrupted writes left (temp files, unfinished multipart uploads)
+        untouched since `before`; return how many."""
         ...
 
 

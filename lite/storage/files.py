@@ -9,6 +9,7 @@ import os
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 
 from lite.storage.base import MetadataSource
 
@@ -141,3 +142,17 @@ def dir_lock(directory: str) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+def remove_stale(root: str, prefix: str, before: datetime) -> int:
+    """Remove files named prefix* under root not modified since `before`; return how many."""
+    limit = before.timestamp()
+    removed = 0
+    for directory, _, names in os.walk(root):
+        for name in names:
+            path = os.path.join(directory, name)
+            with contextlib.suppress(FileNotFoundError):
+                if name.startswith(prefix) and os.stat(path).st_mtime < limit:
+                    os.unlink(path)
+                    removed += 1
+    return removed

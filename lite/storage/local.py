@@ -36,6 +36,8 @@ from lite.storage.localreader import READ_CHUNK, LocalReader
 _DIRECTORY_CACHE_LIMIT = 10_000
 WRITE_BUFFER = 1024 * 1024
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+_PRUNE_RACE_ATTEMPTS = 5
+TEMP_PREFIX = ".tmp-"
 
 
 def _info(key: str, st: os.stat_result, metadata: dict[str, str] | None = None) -> ObjectInfo:
@@ -118,12 +120,10 @@ class LocalStorage:
     async def _write_temp(
         self, path: str, data: AsyncIterable[bytes], metadata: MetadataSource | None
     ) -> str:
-        directory = os.path.dirname(path)
-        await anyio.to_thread.run_sync(self._ensure_dir, directory)
-        temp = os.path.join(directory, f".tmp-{os.path.basename(path)}-{secrets.token_hex(6)}")
-        fd = await anyio.to_thread.run_sync(
-            lambda: os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        temp = os.path.join(
+            os.path.dirname(path), f"{TEMP_PREFIX}{os.path.basename(path)}-{secrets.token_hex(6)}"
         )
+        fd = await anyio.to_thread.run_sync(self._open_temp, temp)
         try:
             # Coalesce small body pieces so each thread hop writes up to 1 MiB.
             pending = bytearray()
@@ -143,6 +143,18 @@ class LocalStorage:
             raise
         os.close(fd)
         return temp
+
+    def _open_temp(self, temp: str) -> int:
+        """Create the temp file, with its directory. Another write's delete may prune the
+        directory between the two (it was empty): then make it again. Once the temp file is
+        in it, the directory is not empty and cannot be pruned."""
+        for _ in range(_PRUNE_RACE_ATTEMPTS):
+            self._ensure_dir(os.path.dirname(temp))
+            try:
+                return os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+            except FileNotFoundError:
+                continue
+        raise Unavailable("the directory keeps vanishing; retry")
 
     def _finish_temp(self, fd: int, tail: bytes, metadata: MetadataSource | None) -> None:
         files.write_fully(fd, tail)
@@ -310,6 +322,10 @@ class LocalStorage:
             except OSError:
                 break
             directory = os.path.dirname(directory)
+
+    async def sweep_leftovers(self, before: datetime) -> int:
+        """Temp files of writes interrupted by a crash (none is written to for that long)."""
+        return await anyio.to_thread.run_sync(files.remove_stale, self.root, TEMP_PREFIX, before)
 
     async def check_writable(self) -> None:
         probe = f"_system/probe/{secrets.token_hex(8)}"

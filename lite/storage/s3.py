@@ -8,9 +8,11 @@ endpoint, so a URL signed inside a container network works in the user's browser
 
 from __future__ import annotations
 
+import base64
 import builtins
 import contextlib
 import functools
+import hashlib
 import secrets
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
@@ -36,6 +38,8 @@ from lite.storage.s3parts import PART_SIZE, fill, first_error
 from lite.storage.s3reader import S3Reader, total_size
 
 CALL_DEADLINE = 10.0
+QUEUE_DEADLINE = 10.0  # waiting for a free connection, counted apart from the call's deadline
+CALL_SHARE = 0.5
 PARALLEL_PARTS = 4  # parts in flight per upload: 4 x 8 MiB of memory at most
 
 
@@ -53,7 +57,9 @@ class S3Options:
     connect_timeout: float = 2.0
     read_timeout: float = 5.0
     max_attempts: int = 2
-    max_pool_connections: int = 64
+    # Sized for bursts (1,000 bots sending their final chunk at once); streaming reads hold a
+    # connection beyond their call, so calls may use at most CALL_SHARE of the pool.
+    max_pool_connections: int = 256
 
 
 def _info(
@@ -71,6 +77,7 @@ class S3Storage:
         self._stack = contextlib.AsyncExitStack()
         self._client: Any = None
         self._signer: Any = None
+        self._slots = anyio.Semaphore(max(1, int(options.max_pool_connections * CALL_SHARE)))
 
     def _config(self) -> AioConfig:
         o = self.options
@@ -114,13 +121,30 @@ class S3Storage:
         # allowing a body at least 1 MiB/s.
         body = params.get("Body")
         deadline = CALL_DEADLINE + (len(body) / 2**20 if isinstance(body, bytes) else 0)
+        async with self._slot():
+            try:
+                with anyio.fail_after(deadline):
+                    return await getattr(self._client, op)(Bucket=self.bucket, **params)
+            except (ClientError, BotoCoreError, OSError) as exc:
+                raise translate(exc, key) from None
+            except TimeoutError:
+                raise Unavailable(
+                    f"object storage did not answer within {deadline:.0f} s"
+                ) from None
+
+    @contextlib.asynccontextmanager
+    async def _slot(self) -> AsyncIterator[None]:
+        """A share of the connection pool, waited for apart from the call's deadline: a burst
+        queues here instead of timing out inside botocore while waiting for a connection."""
         try:
-            with anyio.fail_after(deadline):
-                return await getattr(self._client, op)(Bucket=self.bucket, **params)
-        except (ClientError, BotoCoreError, OSError) as exc:
-            raise translate(exc, key) from None
+            with anyio.fail_after(QUEUE_DEADLINE):
+                await self._slots.acquire()
         except TimeoutError:
-            raise Unavailable(f"object storage did not answer within {deadline:.0f} s") from None
+            raise Unavailable("object storage is busy; no free connection") from None
+        try:
+            yield
+        finally:
+            self._slots.release()
 
     # --- writes ---------------------------------------------------------------------------------
 
@@ -162,8 +186,9 @@ class S3Storage:
         if len(first) < PART_SIZE:
             # The stream is consumed, so metadata (a digest of the bytes) can go with the object.
             meta = dict(metadata()) if metadata else {}
+            body = bytes(first)
             done = await self._call(
-                "put_object", key, Key=key, Body=bytes(first), Metadata=meta, **cond
+                "put_object", key, Key=key, Body=body, ContentMD5=_md5(body), Metadata=meta, **cond
             )
             return _info(key, len(first), done["ETag"], None, meta)
         # A multipart upload names its metadata before the bytes; readers recompute it then.
@@ -203,7 +228,13 @@ class S3Storage:
         async def upload(number: int, part: bytes) -> None:
             try:
                 done = await self._call(
-                    "upload_part", key, Key=key, UploadId=upload_id, PartNumber=number, Body=part
+                    "upload_part",
+                    key,
+                    Key=key,
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    Body=part,
+                    ContentMD5=_md5(part),
                 )
                 etags[number] = done["ETag"]
             finally:
@@ -232,8 +263,9 @@ class S3Storage:
         if start or end is not None:
             params["Range"] = f"bytes={start}-{'' if end is None else end}"
         try:
-            with anyio.fail_after(CALL_DEADLINE):
-                got = await self._client.get_object(Bucket=self.bucket, **params)
+            async with self._slot():
+                with anyio.fail_after(CALL_DEADLINE):
+                    got = await self._client.get_object(Bucket=self.bucket, **params)
         except TimeoutError:
             raise Unavailable("object storage did not answer in time") from None
         except ClientError as exc:
@@ -258,8 +290,9 @@ class S3Storage:
         pages = aiter(paginator.paginate(Bucket=self.bucket, Prefix=prefix, **extra))
         while True:
             try:
-                with anyio.fail_after(CALL_DEADLINE):
-                    page = await anext(pages)
+                async with self._slot():
+                    with anyio.fail_after(CALL_DEADLINE):
+                        page = await anext(pages)
             except StopAsyncIteration:
                 return
             except TimeoutError:
@@ -280,6 +313,20 @@ class S3Storage:
     async def delete(self, key: str) -> None:
         with contextlib.suppress(NotFound):
             await self._call("delete_object", key, Key=key)
+
+    async def sweep_leftovers(self, before: datetime) -> int:
+        """Abort multipart uploads begun before `before` (their writer died)."""
+        found = await self._call("list_multipart_uploads", "")
+        stale = [u for u in found.get("Uploads", []) if u["Initiated"] < before]
+        for upload in stale:
+            with contextlib.suppress(StorageError):
+                await self._call(
+                    "abort_multipart_upload",
+                    upload["Key"],
+                    Key=upload["Key"],
+                    UploadId=upload["UploadId"],
+                )
+        return len(stale)
 
     async def check_writable(self) -> None:
         try:
@@ -306,6 +353,12 @@ class S3Storage:
             "get_object", Params=params, ExpiresIn=expires_in
         )
         return url
+
+
+def _md5(body: bytes) -> str:
+    """Content-MD5: the server refuses a body that arrives cut short or changed (a client killed
+    mid-send, a connection dropped) instead of storing what it got."""
+    return base64.b64encode(hashlib.md5(body, usedforsecurity=False).digest()).decode()
 
 
 @functools.cache

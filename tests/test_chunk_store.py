@@ -1,0 +1,125 @@
+"""What counts as a stored chunk: its object's size and the digest of its bytes, never the digest
+its metadata claims. A damaged object (empty or cut short by an outage or a crash) under a chunk's
+key is replaced by the retry, not answered as a duplicate. Also: the session-index cache checked
+against the store, and bounded missing-seq lists."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+
+import pytest
+
+from lite import keys
+from lite.catalog import Catalog
+from lite.chunks import ChunkObject, missing_count, missing_seqs
+from lite.errors import Conflict
+from lite.ingest import ChunkIn, IngestService, Uploader
+from lite.storage.base import ObjectInfo, Storage, iter_bytes, read_all
+from tests.conftest import BACKENDS
+from tests.ingestkit import new_uid, new_user, opened_storage, sha, store_env, wav_chunks
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def module_env(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, str]]:
+    with store_env(request.param, tmp_path_factory.mktemp("chunkstore"), request) as env:
+        yield env
+
+
+@pytest.fixture(scope="module")
+async def store(module_env: dict[str, str]) -> AsyncIterator[Storage]:
+    async with opened_storage(module_env) as storage:
+        yield storage
+
+
+def service(store: Storage) -> IngestService:
+    return IngestService(store, Catalog(store), 64 * 1024 * 1024)
+
+
+async def send(ingest: IngestService, user: int, uid: str, seq: int, data: bytes) -> dict:  # type: ignore[type-arg]
+    chunk = ChunkIn(uid, "audio", seq, "wav", iter_bytes(data))
+    return await ingest.receive(Uploader(user), chunk, source="test")
+
+
+async def chunk_key(ingest: IngestService, uid: str, seq: int) -> str:
+    index = await ingest.catalog.session(uid)
+    assert index is not None
+    return keys.chunk_key(index.user_id, index.recording_id, uid, "audio", seq, "wav")
+
+
+@pytest.mark.parametrize("damage", ["empty", "cut short"])
+async def test_a_damaged_copy_is_replaced_not_answered_as_duplicate(
+    store: Storage, damage: str
+) -> None:
+    ingest, user, uid = service(store), new_user(), new_uid()
+    first, second = wav_chunks(2, seed=3)
+    await send(ingest, user, uid, 0, first)
+    key = await chunk_key(ingest, uid, 1)
+    # What an outage left: the real chunk's digest in metadata over missing bytes.
+    stored = b"" if damage == "empty" else second[: len(second) // 2]
+    await store.put(key, iter_bytes(stored), lambda: {"sha256": sha(second)})
+
+    result = await send(ingest, user, uid, 1, second)
+
+    assert result["duplicate"] is False
+    assert await read_all(store, key) == second
+    again = await send(ingest, user, uid, 1, second)
+    assert again["duplicate"] is True
+
+
+async def test_another_intact_chunk_under_the_seq_is_a_conflict(store: Storage) -> None:
+    ingest, user, uid = service(store), new_user(), new_uid()
+    first, other = wav_chunks(2, seed=4)
+    await send(ingest, user, uid, 0, first)
+
+    with pytest.raises(Conflict):
+        await send(ingest, user, uid, 0, other)
+
+    assert await read_all(store, await chunk_key(ingest, uid, 0)) == first
+
+
+async def test_a_cached_session_index_replaced_elsewhere_is_not_used(store: Storage) -> None:
+    """Replica B deletes the recording and the uid is claimed again by another user; replica
+    A's cached index must not send the new owner's chunks to the old recording."""
+    a, b = service(store), service(store)
+    uid, old_owner, new_owner = new_uid(), new_user(), new_user()
+    chunk = wav_chunks(1, seed=5)[0]
+    await send(a, old_owner, uid, 0, chunk)
+    old = await a.catalog.session(uid)
+    assert old is not None
+    await b.catalog.delete(old_owner, old.recording_id)
+    await send(b, new_owner, uid, 0, chunk)
+
+    result = await send(a, new_owner, uid, 1, chunk)
+
+    fresh = await a.catalog.session(uid)
+    assert fresh is not None and fresh.user_id == new_owner
+    assert result["recording_id"] == fresh.recording_id != old.recording_id
+
+
+def chunk_objects(seqs: list[int]) -> list[ChunkObject]:
+    info = ObjectInfo("k", 1, "e", datetime.now(UTC))
+    return [ChunkObject(seq, "wav", info) for seq in seqs]
+
+
+@pytest.mark.parametrize(
+    ("present", "final", "missing", "count"),
+    [
+        ([], None, [], 0),
+        ([0, 1, 2], None, [], 0),
+        ([0, 2, 5], None, [1, 3, 4], 3),
+        ([1], 3, [0, 2, 3], 3),
+        ([0], 9_999_999_999, list(range(1, 1001)), 9_999_999_999),
+        ([0, 9_999_999_999], None, list(range(1, 1001)), 9_999_999_998),
+    ],
+)
+def test_missing_seqs_are_bounded(
+    present: list[int], final: int | None, missing: list[int], count: int
+) -> None:
+    chunks = chunk_objects(present)
+    assert missing_seqs(chunks, final) == missing
+    assert missing_count(chunks, final) == count
