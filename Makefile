@@ -29,9 +29,14 @@ system-deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
+# The demo's settings go to .env (written once, then yours to edit), which the server and every
+# `vexa-lite` command read from this directory: `.venv/bin/vexa-lite keys create --user 3` then
+# talks to the same store as the running server.
 run: install
-	STORAGE_BACKEND=local LOCAL_STORAGE_DIR="$(CURDIR)/data/recordings" LITE_DEMO_KEY=true \
-	  $(BIN)/python -m lite serve --host 127.0.0.1 --port $${PORT:-8056}
+	@test -f .env || { printf '%s\n' '# written by `make run`; read by `vexa-lite` in this directory' \
+	  'STORAGE_BACKEND=local' 'LOCAL_STORAGE_DIR=$(CURDIR)/data/recordings' 'LITE_DEMO_KEY=true' \
+	  > .env && echo "wrote .env (STORAGE_BACKEND=local, LOCAL_STORAGE_DIR=$(CURDIR)/data/recordings)"; }
+	$(BIN)/vexa-lite serve --port $${PORT:-8056}
 
 lint: install system-deps
 	$(BIN)/ruff check lite tests

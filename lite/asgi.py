@@ -1,16 +1,21 @@
-"""ASGI entry for Hypercorn (`hypercorn lite.asgi:app`): the app built from the environment."""
+"""ASGI entry for Hypercorn: `hypercorn --config config/hypercorn.toml 'lite.asgi:create()'`.
 
-import logging
-import os
+An app factory, so importing this module does nothing: settings are read, logging configured and
+the app built only when the server calls `create()`.
+"""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
 
 from lite import hypercorn_fix
 from lite.app import create_app
 from lite.logs import configure_logging
-from lite.settings import load_settings
+from lite.settings import load_settings, read_environment
 
-hypercorn_fix.install()
-settings = load_settings(os.environ)
-configure_logging(settings.lite_log_level)
-# Under the hypercorn command its logger has a handler of its own: do not print lines twice.
-logging.getLogger("hypercorn.error").propagate = False
-app = create_app(settings)
+
+def create() -> Starlette:
+    hypercorn_fix.install()
+    settings = load_settings(read_environment())
+    configure_logging(settings.lite_log_level, settings.lite_log_format)
+    return create_app(settings)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,9 +69,7 @@ SETTINGS: tuple[Setting, ...] = (
         "S3_PUBLIC_ENDPOINT", "", "Endpoint browsers use for presigned URLs (default S3_ENDPOINT)"
     ),
     Setting("PORT", "8056", "HTTP port", "int", minimum=0),
-    Setting(
-        "LITE_HOST", "127.0.0.1", "Address `python -m lite serve` binds (the image uses 0.0.0.0)"
-    ),
+    Setting("LITE_HOST", "127.0.0.1", "Address `vexa-lite serve` binds (the image uses 0.0.0.0)"),
     Setting(
         "ADMIN_API_TOKEN", "", "Token for X-Admin-API-Key; unset: admin API disabled", "secret"
     ),
@@ -161,6 +160,13 @@ SETTINGS: tuple[Setting, ...] = (
         "choice",
         ("debug", "info", "warning", "error"),
     ),
+    Setting(
+        "LITE_LOG_FORMAT",
+        "auto",
+        "json (one object per line), text, or auto: text on a terminal, else json",
+        "choice",
+        ("auto", "json", "text"),
+    ),
 )
 
 
@@ -204,6 +210,7 @@ class Settings:
     lite_mountinfo: str
     lite_demo_key: bool
     lite_log_level: str
+    lite_log_format: str
     warnings: tuple[str, ...] = field(default=())
 
     def replace(self, **changes: Any) -> Settings:
@@ -256,6 +263,16 @@ def _networks(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network,
     return tuple(
         ipaddress.ip_network(part.strip(), strict=False) for part in text.split(",") if part.strip()
     )
+
+
+def read_environment(directory: str | None = None) -> dict[str, str]:
+    """What every entry point reads: the process environment over an optional `.env` file in the
+    working directory (so `make run`, the CLI and the server agree on one store)."""
+    from dotenv import dotenv_values
+
+    path = os.path.join(directory or os.getcwd(), ".env")
+    found = dotenv_values(path) if os.path.isfile(path) else {}
+    return {**{k: v for k, v in found.items() if v is not None}, **os.environ}
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:

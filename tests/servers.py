@@ -228,7 +228,7 @@ class AppServer:
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
-            cwd=ROOT,
+            cwd=self.workdir,  # not the checkout: a developer's .env there must not leak in
         )
         log.close()
         try:

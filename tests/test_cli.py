@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -13,16 +14,17 @@ import pytest
 from lite.apikeys import ApiKeyStore
 from lite.storage.local import LocalStorage
 from tests.conftest import s3_env
-from tests.servers import ROOT, SeaweedServer
+from tests.servers import SeaweedServer
 
 pytestmark = pytest.mark.anyio
+EMPTY = Path(tempfile.mkdtemp(prefix="lite-cli-cwd-"))
 
 
 def lite(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "lite", *args],
         env={**os.environ, **env},
-        cwd=ROOT,
+        cwd=EMPTY,  # not the checkout: a developer's .env there must not leak in
         capture_output=True,
         text=True,
         timeout=60,

@@ -51,9 +51,12 @@ def seaweed_app(
 def no_bucket_app(
     seaweed: SeaweedServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[AppServer]:
-    """Pointed at a bucket that does not exist; ADMIN_API_TOKEN unset."""
-    env = s3_env(seaweed.endpoint, "no-such-bucket-for-lite", **QUIET)
+    """Its bucket deleted after it started (a missing bucket at start stops `serve` with one
+    line: tests/test_serving.py); ADMIN_API_TOKEN unset."""
+    bucket = make_bucket(seaweed.endpoint)
+    env = s3_env(seaweed.endpoint, bucket, **QUIET)
     with app_server(env, tmp_path_factory.mktemp("app-nobucket")) as server:
+        drop_bucket(seaweed.endpoint, bucket)
         yield server
 
 

@@ -32,5 +32,7 @@ def translate(exc: Exception, key: str) -> StorageError:
             return Unavailable("the bucket does not exist")
         if code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
             return Unavailable(f"object storage refused the credentials ({code})")
+        if status == "403":  # HEAD answers carry no error code
+            return Unavailable("object storage refused the credentials (403 Forbidden)")
         return Unavailable(f"object storage error ({code or status})")
     return Unavailable(f"object storage unreachable ({type(exc).__name__})")
