@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 from lite import keys
 from lite.errors import NotFound, ResourceNotFound, Unauthorized
+from lite.logs import bind_request
 from lite.storage.base import Storage, iter_bytes, read_all
 
 KEY_PREFIX = "vxl_"
@@ -69,6 +70,7 @@ class ApiKeyStore:
         record = await self._lookup(digest)
         if record is None or not hmac.compare_digest(record.key_sha256, digest):
             raise Unauthorized("missing or invalid API key")
+        bind_request(user_id=record.user_id)  # the access line names the caller
         return record
 
     async def _lookup(self, digest: str) -> ApiKey | None:

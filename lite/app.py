@@ -15,6 +15,7 @@ from starlette.middleware.cors import CORSMiddleware
 from lite.apikeys import ApiKeyStore
 from lite.catalog import Catalog
 from lite.http import admin, playback, recorders, recordings, system
+from lite.http.access import AccessLog
 from lite.http.errors import HANDLERS
 from lite.http.proxy import TrustedProxies
 from lite.ingest import IngestService
@@ -138,6 +139,7 @@ def create_app(settings: Settings) -> Starlette:
         lifespan=lifespan,
         exception_handlers=HANDLERS,  # type: ignore[arg-type]
         middleware=[
+            Middleware(AccessLog),  # outermost: its id and access line cover every answer
             Middleware(TrustedProxies, networks=settings.trusted_proxies),
             Middleware(MetricsMiddleware, metrics=metrics),
             *cors(settings),

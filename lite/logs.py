@@ -2,7 +2,8 @@
 
 Every library logs through the standard `logging` module; structlog's ProcessorFormatter renders
 those records, so Hypercorn's lines, ours and tracebacks all come out in one format. Values bound
-with `bind_request` (the request id) join every line logged while that request runs.
+with `start_request` and `bind_request` (request id, user id) join every line logged while that
+request runs.
 """
 
 from __future__ import annotations
@@ -57,10 +58,20 @@ def configure_logging(level: str, form: str = "auto", stream: Any = None) -> Non
         logger.propagate = True
 
 
+def start_request(request_id: str) -> None:
+    """From now on every line logged in this task names the request."""
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+
+
 def bind_request(**values: Any) -> None:
-    """Attach values (e.g. request_id) to every line logged in the current task from now on."""
+    """Attach values (e.g. user_id, once known) to the current request's lines."""
     structlog.contextvars.bind_contextvars(**values)
 
 
-def unbind_request(*names: str) -> None:
-    structlog.contextvars.unbind_contextvars(*names)
+def request_context() -> dict[str, Any]:
+    return structlog.contextvars.get_contextvars()
+
+
+def end_request() -> None:
+    structlog.contextvars.clear_contextvars()

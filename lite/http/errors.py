@@ -91,7 +91,8 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 
 async def server_error(request: Request, exc: Exception) -> Response:
-    request_id = secrets.token_hex(8)
+    # The id lite.http.access gave the request (echoed as X-Request-ID), so a client can quote it.
+    request_id = str(getattr(request.state, "request_id", "") or secrets.token_hex(8))
     log.error("request %s %s %s failed", request_id, request.method, request.url.path, exc_info=exc)
     return error_response(500, "internal_error", "internal error", request_id=request_id)
 

@@ -1,0 +1,90 @@
+"""One access line per request, and the request id every response carries.
+
+The id comes from a well-formed `X-Request-ID` (a proxy's or the client's), else it is made here;
+it is echoed on every response and joins every line logged while the request runs. The access line
+names the route template, never the raw path or query, so keys, upload tokens and URL signatures
+never reach the log.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from lite.http.errors import server_error
+from lite.logs import end_request, request_context, start_request
+
+log = logging.getLogger("lite.access")
+_WELL_FORMED = re.compile(r"[A-Za-z0-9._:@+=/-]{1,128}")
+HEADER = b"x-request-id"
+
+
+def request_id_of(scope: Scope) -> str:
+    for name, value in scope.get("headers", ()):
+        if name == HEADER:
+            text: str = value.decode("latin-1")
+            if _WELL_FORMED.fullmatch(text):
+                return text
+            break
+    return uuid.uuid4().hex
+
+
+def route_of(scope: Scope) -> str:
+    path = getattr(scope.get("route"), "path", None)
+    return str(path) if path else "unmatched"
+
+
+class AccessLog:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = request_id_of(scope)
+        scope.setdefault("state", {})["request_id"] = request_id
+        start_request(request_id)
+        started = time.perf_counter()
+        seen: dict[str, Any] = {"status": None, "bytes": 0}
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                seen["status"] = message["status"]
+                headers = [(n, v) for n, v in message.get("headers", []) if n.lower() != HEADER]
+                message = {**message, "headers": [*headers, (HEADER, request_id.encode())]}
+            elif message["type"] == "http.response.body":
+                seen["bytes"] += len(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            if seen["status"] is not None:
+                raise  # headers are out: the server aborts the connection and logs it
+            # Answer the 500 here, so it carries the id too (logged once, by server_error).
+            response = await server_error(Request(scope, receive), exc)
+            await response(scope, receive, send_with_id)
+        finally:
+            self._log(scope, seen, time.perf_counter() - started)
+            end_request()
+
+    @staticmethod
+    def _log(scope: Scope, seen: dict[str, Any], seconds: float) -> None:
+        log.info(
+            "request",
+            extra={
+                "method": scope["method"],
+                "route": route_of(scope),
+                "status": seen["status"],
+                "bytes": seen["bytes"],
+                "duration_ms": round(seconds * 1000, 2),
+                "user_id": request_context().get("user_id"),
+            },
+        )
