@@ -44,9 +44,9 @@ class Client:
 
 def work(client: Client) -> list[str]:
     """Real traffic with every kind of secret in it; returns those secrets."""
-    key = client(
-        "POST", "/admin/users/7/api-keys", headers={"X-Admin-API-Key": ADMIN}
-    ).json()["key"]
+    key = client("POST", "/admin/users/7/api-keys", headers={"X-Admin-API-Key": ADMIN}).json()[
+        "key"
+    ]
     uid = new_uid()
     created = client(
         "POST", "/recordings", headers={"X-API-Key": key}, json={"session_uid": uid}
