@@ -5,10 +5,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Debian packages the tests drive for real (browser, ffprobe, nginx for the benchmark, shellcheck).
 SYSTEM_PACKAGES := chromium ffmpeg nginx-light shellcheck
+# Node runs Vexa's own bot code in tests/vexa (esbuild from npm, pinned by its package-lock.json).
+NODE_PACKAGES := nodejs npm
+VEXA_NODE := tests/vexa/node_modules/.package-lock.json
 # The benchmark's load generator.
 BENCH_PACKAGES := wrk
 
-.PHONY: install system-deps run test lint test-unit bench clean
+.PHONY: install system-deps node-deps run test lint test-unit bench clean
 
 install: $(STAMP)
 
@@ -29,6 +32,17 @@ system-deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
+# Installed only when the commands are missing: a node from another source (e.g. NodeSource, whose
+# nodejs carries npm) is used as it is.
+node-deps:
+	@if ! command -v node >/dev/null || ! command -v npm >/dev/null; then \
+	  $(MAKE) system-deps SYSTEM_PACKAGES="$(NODE_PACKAGES)"; \
+	fi
+
+$(VEXA_NODE): tests/vexa/package-lock.json
+	$(MAKE) node-deps
+	cd tests/vexa && npm ci --no-audit --no-fund --loglevel=error
+
 # The demo's settings go to .env (written once, then yours to edit), which the server and every
 # `vexa-lite` command read from this directory: `.venv/bin/vexa-lite keys create --user 3` then
 # talks to the same store as the running server.
@@ -44,7 +58,7 @@ lint: install system-deps
 	$(BIN)/mypy lite
 	shellcheck entrypoint.sh
 
-test: lint
+test: lint $(VEXA_NODE)
 	$(BIN)/pytest -q -p no:cacheprovider tests
 
 bench: install
