@@ -9,8 +9,10 @@ recording.
 from __future__ import annotations
 
 import base64
+import copy
 import random
 from collections.abc import Callable
+from typing import Protocol
 
 import anyio
 
@@ -40,11 +42,18 @@ class RecordingIdTaken(Conflict):
     """A new session drew a recording id that another session of the user already holds."""
 
 
+class Journal(Protocol):
+    async def before_commit(self, before: Manifest, after: Manifest) -> None:
+        """Called between computing a manifest change and storing it (the webhook outbox)."""
+        ...
+
+
 class Catalog:
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage, journal: Journal | None = None) -> None:
         assert isinstance(storage, ConditionalWriter), "backends must support conditional writes"
         self.storage = storage
         self.writer: ConditionalWriter = storage
+        self.journal = journal
         # Parsed session indexes with their etags: another replica may delete a session and its
         # uid be claimed again, so a cached index is used only while its etag is still stored.
         self._indexes: dict[str, tuple[SessionIndex, str]] = {}
@@ -202,7 +211,10 @@ class Catalog:
         key = keys.manifest_key(user_id, recording_id)
         for attempt in range(_CAS_ATTEMPTS):
             manifest, etag = await self.load(user_id, recording_id)
+            before = copy.deepcopy(manifest) if self.journal is not None else None
             change(manifest)
+            if self.journal is not None and before is not None:
+                await self.journal.before_commit(before, manifest)
             try:
                 await self.writer.put_if_match(key, iter_bytes(manifest.to_json()), etag)
                 return manifest

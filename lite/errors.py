@@ -92,6 +92,13 @@ class ChecksumMismatch(BadRequest):
     code = "checksum_mismatch"
 
 
+class Sealed(LiteError):
+    """A chunk for a media file whose chunks were compacted away: the master is final."""
+
+    code = "recording_sealed"
+    status = 410
+
+
 class MediaUnplayable(LiteError):
     """The media file exists but cannot be served (e.g. chunks whose formats do not match)."""
 

@@ -26,6 +26,7 @@ from lite.errors import (
     NotFound,
     PreconditionFailed,
     ResourceNotFound,
+    Sealed,
     Unavailable,
 )
 from lite.manifest import (
@@ -106,6 +107,10 @@ class IngestService:
             if who.recording_id is not None:
                 raise ResourceNotFound("the recording was deleted") from None
             raise  # 409: the retry starts a new recording for the session
+        except Sealed:
+            if not duplicate:
+                await self.storage.delete(key)  # the master is final: this chunk adds nothing
+            raise
         return {
             "recording_id": rec,
             "media_file_id": ids.media_file_id(rec, chunk.media_type),
@@ -182,6 +187,13 @@ class IngestService:
         """Finalize once the final seq is known and no chunk below it is missing; rebuild when a
         chunk arrives after finalize. Gaps that never fill are left to the reconciler."""
         manifest, _ = await self.catalog.load_session_manifest(index)
+        sealed = manifest.media.get(chunk.media_type)
+        if sealed is not None and sealed.sealed_at and not (duplicate and not sealed.compacted_at):
+            raise Sealed(
+                f"the recording is sealed: its {chunk.media_type} file is final and takes no "
+                "more chunks",
+                recording_id=index.recording_id,
+            )
         if chunk.is_final:
             manifest = await self._set_final(index, chunk.media_type, chunk.seq)
         state = manifest.media.get(chunk.media_type)
@@ -226,6 +238,8 @@ class IngestService:
             mark = fingerprint(chunks)
             manifest, _ = await self.catalog.load(user, rec)
             current = manifest.media.get(kind)
+            if current and current.sealed_at:
+                return manifest  # final: its chunks are being (or were) compacted away
             if (
                 current
                 and current.fingerprint == mark
@@ -324,6 +338,8 @@ def _apply(kind: str, built: MediaState, mark: str, present: list[str]) -> Any:
         for other in present:
             _state(manifest, other)
         previous = manifest.media.get(kind)
+        if previous and previous.sealed_at:
+            return  # sealed meanwhile: the stored master stays the final one
         if previous and previous.status != IN_PROGRESS and previous.chunk_count > built.chunk_count:
             return  # a racing finalizer built from more chunks (chunks are only ever added)
         built.created_at = previous.created_at if previous else built.created_at

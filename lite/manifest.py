@@ -42,6 +42,10 @@ class MediaState:
     # needed exactly when the stored chunks no longer match it.
     fingerprint: str | None = None
     master_etag: str | None = None
+    # Lifecycle (docs/lifecycle in README): once sealed the master is final and late chunks are
+    # refused; once compacted the chunk objects are gone and the facts above are all there is.
+    sealed_at: str | None = None
+    compacted_at: str | None = None
 
     @property
     def content_type(self) -> str | None:
@@ -62,6 +66,7 @@ class MediaState:
             "status": self.status,
             "created_at": self.created_at,
             "finalized_at": self.finalized_at,
+            "compacted_at": self.compacted_at,
         }
 
 
@@ -77,6 +82,12 @@ class Manifest:
     created_at: str = field(default_factory=now_iso)
     completed_at: str | None = None
     media: dict[str, MediaState] = field(default_factory=dict)
+    # Retention: an explicit expiry, or kept forever; neither: the deployment's default.
+    expires_at: str | None = None
+    retain_forever: bool = False
+    # Ids of the webhook events this version of the manifest committed (newest last): an outbox
+    # entry whose id is here really happened.
+    events: list[str] = field(default_factory=list)
 
     def to_json(self) -> bytes:
         data = dataclasses.asdict(self)

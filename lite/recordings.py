@@ -8,7 +8,10 @@ from lite import ids, keys
 from lite.catalog import Catalog, decode_cursor, encode_cursor
 from lite.chunks import list_chunks, media_types, missing_seqs
 from lite.errors import BadRequest, Conflict, ResourceNotFound
+from lite.events import DELETED_EVENT
 from lite.manifest import IN_PROGRESS, STATUSES, Manifest, MediaState, SessionIndex
+from lite.outbox import Outbox
+from lite.retention import RetentionPolicy, apply_retention
 from lite.storage.base import Storage
 
 MAX_LIMIT = 200
@@ -16,9 +19,17 @@ _FINISHED_CACHE_LIMIT = 10_000
 
 
 class Recordings:
-    def __init__(self, storage: Storage, catalog: Catalog) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        catalog: Catalog,
+        policy: RetentionPolicy | None = None,
+        outbox: Outbox | None = None,
+    ) -> None:
         self.storage = storage
         self.catalog = catalog
+        self.policy = policy or RetentionPolicy(0)
+        self.outbox = outbox
         self._finished: dict[tuple[int, int], Manifest] = {}
 
     async def live_media(self, manifest: Manifest) -> dict[str, MediaState]:
@@ -42,7 +53,17 @@ class Recordings:
         return live
 
     async def public(self, manifest: Manifest) -> dict[str, Any]:
-        return manifest.public(await self.live_media(manifest))
+        return self.policy.public(manifest, manifest.public(await self.live_media(manifest)))
+
+    async def set_retention(
+        self, user_id: int, recording_id: int, change: tuple[str | None, bool]
+    ) -> dict[str, Any]:
+        """PATCH: a new expiry, kept forever, or back to the deployment's default."""
+        manifest = await self.catalog.update(
+            user_id, keys.check_id(recording_id), lambda m: apply_retention(m, change)
+        )
+        self._finished.pop((user_id, recording_id), None)
+        return await self.public(manifest)
 
     async def get(self, user_id: int, recording_id: int) -> dict[str, Any]:
         manifest, _ = await self.catalog.load(user_id, keys.check_id(recording_id))
@@ -81,16 +102,28 @@ class Recordings:
         return {"recordings": page, "next_cursor": next_cursor}
 
     async def create(
-        self, user_id: int, meeting_id: str | None, session_uid: str | None
+        self,
+        user_id: int,
+        meeting_id: str | None,
+        session_uid: str | None,
+        retention: tuple[str | None, bool] | None = None,
     ) -> SessionIndex:
         uid = keys.check_token(session_uid, "session_uid") if session_uid else ids.new_session_uid()
         index, created = await self.catalog.create_session(uid, user_id, meeting_id, "api")
         if not created:
             raise Conflict("session_uid is already in use")
+        if retention is not None:
+            change = retention
+            await self.catalog.update(
+                user_id, index.recording_id, lambda m: apply_retention(m, change)
+            )
         return index
 
     async def delete(self, user_id: int, recording_id: int) -> None:
         self._finished.pop((user_id, recording_id), None)
+        if self.outbox is not None:
+            manifest, _ = await self.catalog.load(user_id, keys.check_id(recording_id))
+            await self.outbox.record_gone(manifest, DELETED_EVENT)  # before: a crash loses none
         await self.catalog.delete(user_id, keys.check_id(recording_id))
 
     async def media_state(

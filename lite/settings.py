@@ -7,6 +7,8 @@ value and what is allowed.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import ipaddress
 import os
@@ -154,6 +156,77 @@ SETTINGS: tuple[Setting, ...] = (
         "bool",
     ),
     Setting(
+        "LITE_RETENTION_DAYS",
+        "0",
+        "Delete recordings this many days after creation (per recording: expires_at); "
+        "0: keep forever",
+        "int",
+        minimum=0,
+    ),
+    Setting(
+        "LITE_KEEP_CHUNKS_HOURS",
+        "24",
+        "Remove a finished master's chunks this long after it was built; 0: at once; -1: keep",
+        "int",
+        minimum=-1,
+    ),
+    Setting(
+        "LITE_LIFECYCLE_INTERVAL_SECONDS",
+        "300",
+        "How often the retention and compaction pass runs; 0 disables it",
+        "int",
+        minimum=0,
+    ),
+    Setting(
+        "LITE_COMPACT_SETTLE_SECONDS",
+        "60",
+        "Seconds between sealing a master (late chunks refused) and removing its chunks",
+        "int",
+        minimum=0,
+    ),
+    Setting("LITE_WEBHOOK_URL", "", "Endpoint that receives every recording event (signed)"),
+    Setting(
+        "LITE_WEBHOOK_SECRET",
+        "",
+        "Signing secret of LITE_WEBHOOK_URL, whsec_<base64> (Standard Webhooks)",
+        "secret",
+    ),
+    Setting(
+        "LITE_WEBHOOK_ALLOW_PRIVATE",
+        "false",
+        "Allow webhook targets on private or loopback addresses",
+        "bool",
+    ),
+    Setting("LITE_WEBHOOK_TIMEOUT_SECONDS", "10", "Time one delivery may take", "int", minimum=1),
+    Setting(
+        "LITE_WEBHOOK_RETRY_BASE_MS",
+        "5000",
+        "First retry delay of a failed delivery; it doubles each time (at most 3 h apart)",
+        "int",
+        minimum=1,
+    ),
+    Setting(
+        "LITE_WEBHOOK_GIVE_UP_SECONDS",
+        "86400",
+        "Retry a delivery this long, then write a dead letter",
+        "int",
+        minimum=1,
+    ),
+    Setting(
+        "LITE_WEBHOOK_LEASE_SECONDS",
+        "60",
+        "How long a replica holds an event it is delivering (a crashed one's lease runs out)",
+        "int",
+        minimum=1,
+    ),
+    Setting(
+        "LITE_WEBHOOK_POLL_MS",
+        "2000",
+        "How often each replica looks for events to deliver; 0 disables delivery",
+        "int",
+        minimum=0,
+    ),
+    Setting(
         "LITE_LOG_LEVEL",
         "info",
         "debug, info, warning or error",
@@ -209,6 +282,18 @@ class Settings:
     lite_require_volume: bool
     lite_mountinfo: str
     lite_demo_key: bool
+    lite_retention_days: int
+    lite_keep_chunks_hours: int
+    lite_lifecycle_interval_seconds: int
+    lite_compact_settle_seconds: int
+    lite_webhook_url: str
+    lite_webhook_secret: str
+    lite_webhook_allow_private: bool
+    lite_webhook_timeout_seconds: int
+    lite_webhook_retry_base_ms: int
+    lite_webhook_give_up_seconds: int
+    lite_webhook_lease_seconds: int
+    lite_webhook_poll_ms: int
     lite_log_level: str
     lite_log_format: str
     warnings: tuple[str, ...] = field(default=())
@@ -296,7 +381,27 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             f"LITE_TRUSTED_PROXIES={values['lite_trusted_proxies']!r} is not allowed: use "
             "comma-separated IP addresses or CIDR networks (e.g. 10.0.0.0/8,127.0.0.1)"
         ) from None
+    _check_webhook(values["lite_webhook_url"], values["lite_webhook_secret"])
     return Settings(**values)
+
+
+def _check_webhook(url: str, secret: str) -> None:
+    if not url:
+        return
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"LITE_WEBHOOK_URL={url!r} is not allowed: use an http(s):// URL")
+    if not secret:
+        raise ConfigError(
+            "LITE_WEBHOOK_URL is set but LITE_WEBHOOK_SECRET is not: set whsec_<base64>"
+        )
+    try:
+        key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if not secret.startswith("whsec_") or len(key) < 16:
+        raise ConfigError(
+            "LITE_WEBHOOK_SECRET=<hidden> is not allowed: use whsec_ and at least 16 base64 bytes"
+        )
 
 
 def describe(setting: Setting, environ: Mapping[str, str]) -> str:

@@ -26,6 +26,7 @@ STATUS: tuple[tuple[type[e.LiteError], int], ...] = (
     (e.AlreadyExists, 409),
     (e.PreconditionFailed, 409),
     (e.Conflict, 409),
+    (e.Sealed, 410),
     (e.PayloadTooLarge, 413),
     (e.MediaUnplayable, 422),
     (e.InsufficientStorage, 507),
