@@ -25,6 +25,7 @@ from lite.errors import LiteError, NotFound, PreconditionFailed, ResourceNotFoun
 from lite.leases import read_versioned
 from lite.outbox import (
     COMMITTED,
+    CONFIRMED,
     DEAD_LETTER_PREFIX,
     OUTBOX_PREFIX,
     UNCOMMITTED_GRACE_SECONDS,
@@ -130,9 +131,11 @@ class Dispatcher:
             manifest, _ = await self.catalog.load(entry["user_id"], entry["recording_id"])
         except ResourceNotFound:
             manifest = None
+        if entry["check"] == CONFIRMED:
+            return True  # confirmed by the deletion that followed it
         if entry["check"] == COMMITTED:
             if manifest is None:
-                return False  # deleted since: its recording.deleted event carries the news
+                return False  # gone without confirming it: it was never committed
             if entry["id"] in manifest.events:
                 return True
         elif manifest is None:

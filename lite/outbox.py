@@ -21,13 +21,15 @@ from typing import Any
 import anyio
 
 from lite import events
-from lite.errors import AlreadyExists
+from lite.errors import AlreadyExists, NotFound, PreconditionFailed
+from lite.leases import read_versioned
 from lite.manifest import Manifest, now_iso
 from lite.storage.base import ConditionalWriter, Storage, iter_bytes
 
 OUTBOX_PREFIX = "_system/outbox/"
 DEAD_LETTER_PREFIX = "_system/webhook-dead-letters/"
-COMMITTED, GONE = "committed", "gone"
+COMMITTED, GONE, CONFIRMED = "committed", "gone", "confirmed"
+_CONFIRM_ATTEMPTS = 20
 UNCOMMITTED_GRACE_SECONDS = 300.0
 
 Render = Callable[[Manifest], dict[str, Any]]
@@ -96,6 +98,28 @@ class Outbox:
         await self.record(new_entry(event_id, kind, after, COMMITTED, self.render(after)))
 
     async def record_gone(self, manifest: Manifest, kind: str) -> None:
-        """Before deleting a recording: its `recording.deleted` / `recording.expired` event."""
+        """Before deleting a recording: its `recording.deleted` / `recording.expired` event.
+
+        Events this manifest committed and not yet delivered are marked confirmed first: once
+        the manifest is gone, nothing else could show that they happened."""
+        for event_id in manifest.events:
+            await self._confirm(event_id)
         event_id = events.gone_event_id(kind, manifest.id)
         await self.record(new_entry(event_id, kind, manifest, GONE, self.render(manifest)))
+
+    async def _confirm(self, event_id: str) -> None:
+        key = entry_key(event_id)
+        for _ in range(_CONFIRM_ATTEMPTS):
+            try:
+                payload, etag = await read_versioned(self.storage, key)
+                entry = json.loads(payload)
+                if entry["check"] == CONFIRMED:
+                    return
+                entry["check"] = CONFIRMED
+                body = json.dumps(entry, separators=(",", ":")).encode()
+                await self.writer.put_if_match(key, iter_bytes(body), etag)
+                return
+            except NotFound:
+                return  # delivered already
+            except PreconditionFailed:
+                await anyio.sleep(0.01)  # a dispatcher wrote it meanwhile: read again
