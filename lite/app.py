@@ -14,7 +14,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from lite.apikeys import ApiKeyStore
 from lite.catalog import Catalog
-from lite.http import admin, playback, recorders, recordings, system
+from lite.http import admin, console, playback, recorders, recordings, system
 from lite.http.access import AccessLog
 from lite.http.errors import HANDLERS
 from lite.http.proxy import TrustedProxies
@@ -135,6 +135,7 @@ def create_app(settings: Settings) -> Starlette:
             *recordings.routes,
             *recorders.routes,
             *playback.routes,
+            *console.routes(settings),
         ],
         lifespan=lifespan,
         exception_handlers=HANDLERS,  # type: ignore[arg-type]

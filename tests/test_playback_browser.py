@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import http.server
 import math
-import shutil
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -25,25 +24,12 @@ from urllib.parse import quote
 
 import pytest
 
+from tests.browserkit import launch_chromium, requires_chromium
 from tests.playkit import BACKENDS, Deployment, Media, deploy, wav_upload, webm_upload
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-]
 EVENT_TIMEOUT_MS = 20_000
 
-pytestmark = pytest.mark.skipif(
-    shutil.which(CHROMIUM) is None,
-    reason="Debian's chromium is not installed at /usr/bin/chromium (`make test` installs it)",
-)
+pytestmark = requires_chromium
 
 PLAYER_PAGE = b"""<!doctype html>
 <meta charset="utf-8"><title>player</title>
@@ -89,14 +75,7 @@ def page_origin() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
+    yield from launch_chromium()
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

@@ -1,0 +1,283 @@
+"""Every route of the app as an OpenAPI operation. A test (tests/test_openapi.py) compares this
+table with the app's routes both ways: a new route needs its entry here, see README "OpenAPI"."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lite.openapi.build import (
+    ADMIN,
+    ID,
+    MEDIA_ID,
+    PUBLIC,
+    RECORDER,
+    RECORDING_ID,
+    SESSION_UID,
+    TOKEN,
+    USER,
+    USER_ID,
+    answer,
+    header,
+    json_content,
+    op,
+    path_param,
+    query,
+)
+from lite.openapi.schemas import RECORDING_STATUS, ref
+
+BINARY = {"schema": {"type": "string", "format": "binary"}}
+MEDIA_BODY = {"audio/*": BINARY, "video/*": BINARY, "application/octet-stream": BINARY}
+PLAYED = {**MEDIA_BODY, "multipart/byteranges": BINARY}
+RANGE_HEADERS = [
+    header("Range", {"type": "string"}, "RFC 9110 byte ranges, e.g. `bytes=0-1023`"),
+    header("If-Range", {"type": "string"}),
+    header("If-None-Match", {"type": "string"}),
+    header("If-Modified-Since", {"type": "string"}),
+]
+SIGNED_QUERY = [
+    query("u", ID, "signed URL: the user"),
+    query("exp", {"type": "integer"}, "signed URL: expiry, unix seconds"),
+    query("sig", {"type": "string"}, "signed URL: the signature"),
+    query("download", {"type": "string", "enum": ["1", "true"]}, "serve as an attachment"),
+]
+RAW = op(
+    "The media file's bytes, with HTTP Range",
+    "playback",
+    [{"ApiKey": []}, {"SignedUrl": []}],
+    {
+        "200": {"description": "the whole file", "content": PLAYED},
+        "206": {"description": "the range(s) asked for", "content": PLAYED},
+        "304": {"description": "not modified"},
+        "412": {"description": "precondition failed"},
+        "416": {"description": "no satisfiable range (`Content-Range: bytes */size`)"},
+    },
+    params=[RECORDING_ID, MEDIA_ID, *SIGNED_QUERY, *RANGE_HEADERS],
+    description="A recording in progress serves what has arrived (`Cache-Control: no-store`).",
+)
+RECORDER_QUERY = [
+    query("user_id", ID, "the owner, with the internal secret"),
+    query("meeting_id", {"type": "string"}),
+]
+UPLOAD_FORM = {
+    "type": "object",
+    "required": ["file", "session_uid"],
+    "properties": {
+        "file": {"type": "string", "format": "binary"},
+        "session_uid": TOKEN,
+        "media_type": {"type": "string", "default": "audio"},
+        "media_format": {"type": "string", "default": "wav"},
+        "format": {"type": "string"},
+        "chunk_seq": {"type": "integer", "default": 0},
+        "is_final": {"type": "string", "default": "true"},
+        "duration_seconds": {"type": "number"},
+        "sample_rate": {"type": "integer"},
+        "user_id": {"type": "integer"},
+        "meeting_id": {"type": "string"},
+        "metadata": {"type": "string", "description": "JSON object; flat fields override it"},
+    },
+}
+CHUNK_PARAMS = [
+    SESSION_UID,
+    path_param("media_type", TOKEN, "audio, video, ..."),
+    path_param("seq", ID),
+    query("format", {"type": "string"}, "instead of a media Content-Type"),
+    *RECORDER_QUERY,
+    header("X-Content-SHA256", {"type": "string"}, "hex sha256 of the body; checked"),
+    header("X-Final", {"type": "string"}, "`true`: the last chunk of this media type"),
+]
+# The files lite/http/console.py serves (a test keeps the two lists equal).
+CONSOLE_FILE = path_param(
+    "name",
+    {
+        "type": "string",
+        "enum": ["app.js", "api.js", "format.js", "player.js", "upload.js", "style.css", "docs.js"],
+    },
+    "a file of the console",
+)
+DOCS_FILE = path_param(
+    "name", {"type": "string", "enum": ["swagger-ui-bundle.js", "swagger-ui.css"]}, "Swagger UI"
+)
+
+
+def _text(description: str, media_type: str) -> dict[str, Any]:
+    return {"description": description, "content": {media_type: {"schema": {"type": "string"}}}}
+
+
+PAGE = _text("the page", "text/html")
+
+
+PATHS: dict[str, dict[str, Any]] = {
+    "/recordings": {
+        "post": op(
+            "Create a recording for the caller",
+            "recordings",
+            USER,
+            {"201": answer("the recording, an upload token and URL", "NewRecording")},
+            body={"required": False, "content": json_content(ref("CreateRecording"))},
+        ),
+        "get": op(
+            "The caller's recordings, newest first",
+            "recordings",
+            USER,
+            {"200": answer("one page", "RecordingList")},
+            params=[
+                query("limit", {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}),
+                query("cursor", {"type": "string"}, "`next_cursor` of the previous page"),
+                query("meeting_id", {"type": "string"}),
+                query("status", RECORDING_STATUS),
+            ],
+        ),
+    },
+    "/recordings/{recording_id}": {
+        "get": op(
+            "One recording with its media files",
+            "recordings",
+            USER,
+            {"200": answer("the recording", "Recording")},
+            params=[RECORDING_ID],
+        ),
+        "delete": op(
+            "Delete every object of the recording",
+            "recordings",
+            USER,
+            {"200": answer("deleted", "Deleted")},
+            params=[RECORDING_ID, query("force", {"type": "string", "enum": ["true", "false"]})],
+        ),
+    },
+    "/recordings/{recording_id}/master": {
+        "get": op(
+            "The finished media file of one type",
+            "recordings",
+            USER,
+            {"200": answer("the media file and its raw_url", "Master")},
+            params=[RECORDING_ID, query("type", TOKEN, "media type, default audio")],
+        ),
+    },
+    "/recordings/{recording_id}/media/{media_id}/download": {
+        "get": op(
+            "A URL that plays without headers (presigned on S3, signed /raw on local)",
+            "playback",
+            USER,
+            {"200": answer("the URL and its expiry", "Download")},
+            params=[RECORDING_ID, MEDIA_ID],
+        ),
+    },
+    "/recordings/{recording_id}/media/{media_id}/raw": {"get": RAW, "head": RAW},
+    "/internal/recordings/upload": {
+        "post": op(
+            "Ingest one chunk, wire-compatible with Vexa's recording bot",
+            "ingest",
+            RECORDER,
+            {
+                "200": answer("the chunk was already stored (duplicate)", "IngestResult"),
+                "201": answer("stored durably", "IngestResult"),
+            },
+            params=RECORDER_QUERY,
+            body={"required": True, "content": {"multipart/form-data": {"schema": UPLOAD_FORM}}},
+        ),
+    },
+    "/ingest/sessions/{session_uid}/{media_type}/chunks/{seq}": {
+        "put": op(
+            "Ingest one chunk as the raw body",
+            "ingest",
+            RECORDER,
+            {
+                "200": answer("the same bytes were already stored (duplicate)", "IngestResult"),
+                "201": answer("stored durably", "IngestResult"),
+            },
+            params=CHUNK_PARAMS,
+            body={"required": True, "content": MEDIA_BODY},
+        ),
+    },
+    "/ingest/sessions/{session_uid}": {
+        "get": op(
+            "The chunks the server holds, for resuming",
+            "ingest",
+            RECORDER,
+            {"200": answer("chunks, missing seqs and final seq per media type", "SessionStatus")},
+            params=[SESSION_UID, *RECORDER_QUERY],
+        ),
+    },
+    "/ingest/sessions/{session_uid}/finalize": {
+        "post": op(
+            "Assemble the session's masters now",
+            "ingest",
+            RECORDER,
+            {"200": answer("the recording", "Recording")},
+            params=[SESSION_UID, *RECORDER_QUERY],
+        ),
+    },
+    "/admin/users/{user_id}/api-keys": {
+        "post": op(
+            "Create an API key for a user (the key is shown once)",
+            "admin",
+            ADMIN,
+            {"201": answer("the key", "NewApiKey")},
+            params=[USER_ID],
+            body={"required": False, "content": json_content(ref("KeyName"))},
+        ),
+        "get": op(
+            "A user's API keys, without secrets",
+            "admin",
+            ADMIN,
+            {"200": answer("the keys", "ApiKeyList")},
+            params=[USER_ID],
+        ),
+    },
+    "/admin/api-keys/{key_id}": {
+        "delete": op(
+            "Revoke an API key",
+            "admin",
+            ADMIN,
+            {"200": answer("the revoked key", "ApiKey")},
+            params=[path_param("key_id", {"type": "string"})],
+        ),
+    },
+    "/healthz": {
+        "get": op("Liveness (HEAD too)", "system", PUBLIC, {"200": answer("alive", "Health")}),
+    },
+    "/readyz": {
+        "get": op(
+            "Storage reachable and writable (else 503)",
+            "system",
+            PUBLIC,
+            {"200": answer("ready", "Ready")},
+        )
+    },
+    "/metrics": {
+        "get": op(
+            "Prometheus metrics",
+            "system",
+            PUBLIC,
+            {"200": _text("metrics in the text exposition format", "text/plain")},
+        )
+    },
+    "/": {"get": op("The console (a page)", "console", PUBLIC, {"200": PAGE})},
+    "/console/{name}": {
+        "get": op(
+            "The console's script and style",
+            "console",
+            PUBLIC,
+            {"200": {"description": "the file"}},
+            params=[CONSOLE_FILE],
+        )
+    },
+    "/openapi.json": {
+        "get": op(
+            "This document",
+            "console",
+            PUBLIC,
+            {"200": {"description": "OpenAPI 3.1", "content": json_content({"type": "object"})}},
+        )
+    },
+    "/docs": {"get": op("Swagger UI for this document", "console", PUBLIC, {"200": PAGE})},
+    "/docs/{name}": {
+        "get": op(
+            "Swagger UI's files",
+            "console",
+            PUBLIC,
+            {"200": {"description": "the file"}},
+            params=[DOCS_FILE],
+        )
+    },
+}
