@@ -11,7 +11,7 @@ VEXA_NODE := tests/vexa/node_modules/.package-lock.json
 # The benchmark's load generator.
 BENCH_PACKAGES := wrk
 
-.PHONY: install system-deps node-deps run test lint test-unit bench clean
+.PHONY: install system-deps node-deps run test lint test-unit test-scale bench clean
 
 install: $(STAMP)
 
@@ -60,6 +60,10 @@ lint: install system-deps
 
 test: lint $(VEXA_NODE)
 	$(BIN)/pytest -q -p no:cacheprovider tests
+
+# Three replicas on a SeaweedFS cluster behind nginx, while replicas are killed and restarted.
+test-scale: install system-deps
+	LITE_SCALE_TESTS=1 $(BIN)/pytest -q -p no:cacheprovider tests/scale
 
 bench: install
 	$(MAKE) system-deps EXTRA_PACKAGES="$(BENCH_PACKAGES)"

@@ -218,13 +218,23 @@ class AppServer:
     process: subprocess.Popen[bytes] | None = None
     url: str = ""
     log_path: Path = field(init=False)
+    port: int = 0  # 0: a free port chosen at each start; fixed: a restart keeps its address
 
     def start(self, timeout: float = 30) -> AppServer:
         self.log_path = self.workdir / f"app-{uuid.uuid4().hex[:8]}.log"
         env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
         log = open(self.log_path, "wb")  # noqa: SIM115 - lives as long as the server
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "lite", "serve", "--host", "127.0.0.1", "--port", "0"],
+            [
+                sys.executable,
+                "-m",
+                "lite",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
