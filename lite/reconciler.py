@@ -15,12 +15,13 @@ import anyio
 from lite import keys
 from lite.catalog import Catalog
 from lite.chunks import list_chunks, media_types
-from lite.errors import ResourceNotFound
+from lite.errors import AlreadyExists, ResourceNotFound
 from lite.ingest import IngestService
 from lite.manifest import IN_PROGRESS, SessionIndex
-from lite.storage.base import LeftoverSweeper
+from lite.storage.base import ConditionalWriter, LeftoverSweeper, iter_bytes
 
 log = logging.getLogger("lite.reconciler")
+CLAIMS_PREFIX = "_system/reconcile-claims/"
 
 
 class Reconciler:
@@ -64,12 +65,36 @@ class Reconciler:
         if manifest.status != IN_PROGRESS:
             await self.catalog.mark_closed(uid)
             return False
-        idle = (moment - await self.last_activity(index)).total_seconds()
+        last = await self.last_activity(index)
+        idle = (moment - last).total_seconds()
         if idle < self.idle_seconds:
+            return False
+        claim = await self._claim(uid, last, idle)
+        if claim is None:
             return False
         log.info("session %s idle for %.0f s: finalizing", uid, idle)
         await self.ingest.finalize(index)
+        if claim:  # ours, and any left by a replica that died while finalizing
+            storage = self.catalog.storage
+            for info in [i async for i in storage.list(f"{CLAIMS_PREFIX}{uid}/")]:
+                await storage.delete(info.key)
         return True
+
+    async def _claim(self, uid: str, last: datetime, idle: float) -> str | None:
+        """One replica finalizes an idle session: the first to create the claim object named after
+        the session's last activity. Its name also carries the count of idle periods passed, so
+        if the winner dies mid-way another replica claims it one idle period later. Returns the
+        claim's key ('' on a store without create-if-absent), or None when another replica won."""
+        storage = self.catalog.storage
+        if not isinstance(storage, ConditionalWriter):
+            return ""
+        turn = int(idle // self.idle_seconds)
+        key = f"{CLAIMS_PREFIX}{uid}/{int(last.timestamp() * 1000)}-{turn}"
+        try:
+            await storage.put_if_absent(key, iter_bytes(b""))
+        except AlreadyExists:
+            return None
+        return key
 
     async def _drop_orphan(self, uid: str, moment: datetime) -> None:
         """A marker without a session index: the session was deleted, or (before the index
