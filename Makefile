@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Debian packages the tests drive for real (browser, ffprobe, nginx for the benchmark, shellcheck).
-SYSTEM_PACKAGES := chromium ffmpeg nginx-light shellcheck
+# Debian packages the tests drive for real (browser, ffprobe, nginx for the benchmark, shellcheck,
+# mkvinfo to read WebM masters).
+SYSTEM_PACKAGES := chromium ffmpeg nginx-light shellcheck mkvtoolnix
 # Node runs Vexa's own bot code in tests/vexa (esbuild from npm, pinned by its package-lock.json).
 NODE_PACKAGES := nodejs npm
 VEXA_NODE := tests/vexa/node_modules/.package-lock.json

@@ -47,6 +47,7 @@ async def build_services(settings: Settings, metrics: Metrics) -> Services:
     storage = await open_storage(settings)
     catalog = Catalog(storage)
     ingest = IngestService(storage, catalog, settings.lite_max_chunk_bytes)
+    ingest.wav_gap_fill = settings.lite_wav_gap_fill == "silence"
     return Services(
         settings=settings,
         storage=storage,

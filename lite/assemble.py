@@ -7,27 +7,33 @@ headers (a few KiB per chunk) are read to make a plan.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from lite import media, wav
 from lite.chunks import ChunkObject
+from lite.ebml import EbmlError
 from lite.storage.base import Storage
+from lite.webmmaster import layout
+from lite.webmscan import WebmScanner
 
 _FIRST_PROBE = 4096
+_FILL_BLOCK = 64 * 1024
 
 
 @dataclass(frozen=True)
 class Segment:
     data: bytes = b""  # literal bytes, or
-    key: str = ""  # bytes [start, start + length) of a stored object
+    key: str = ""  # bytes [start, start + length) of a stored object, or
+    fill: bytes = b""  # `length` bytes of this one-byte pattern (silence)
     start: int = 0
     length: int = 0
 
     @property
     def size(self) -> int:
-        return len(self.data) if not self.key else self.length
+        return self.length if self.key or self.fill else len(self.data)
 
 
 @dataclass
@@ -63,9 +69,12 @@ async def _wav_layout(storage: Storage, chunk: ChunkObject) -> wav.WavLayout:
         return wav.parse_wav_header(head, chunk.info.size)
 
 
-async def _plan_wav(storage: Storage, chunks: list[ChunkObject], plan: Plan) -> None:
+async def _plan_wav(
+    storage: Storage, chunks: list[ChunkObject], plan: Plan, gap_fill: bool = True
+) -> None:
     first: wav.WavFormat | None = None
     payload: list[Segment] = []
+    sizes: dict[int, int] = {}  # seq -> payload bytes, to size the silence of a missing seq
     for chunk in chunks:
         try:
             layout = await _wav_layout(storage, chunk)
@@ -82,6 +91,7 @@ async def _plan_wav(storage: Storage, chunks: list[ChunkObject], plan: Plan) -> 
             )
             plan.playable = False
             continue
+        sizes[chunk.seq] = layout.data_size
         if layout.data_size:
             payload.append(
                 Segment(key=chunk.info.key, start=layout.data_offset, length=layout.data_size)
@@ -90,11 +100,47 @@ async def _plan_wav(storage: Storage, chunks: list[ChunkObject], plan: Plan) -> 
         plan.playable = False
         plan.problems.append("no WAV chunk could be read")
         return
+    if gap_fill:
+        payload = _fill_gaps(payload, sizes, first, chunks, plan)
     size = sum(s.length for s in payload)
     plan.segments = [Segment(data=wav.build_wav_header(first, size)), *payload]
     if wav.pad_byte_needed(size):
         plan.segments.append(Segment(data=b"\0"))
     plan.duration_seconds = round(wav.duration_seconds(first, size), 6)
+
+
+def _fill_gaps(
+    payload: list[Segment],
+    sizes: dict[int, int],
+    fmt: wav.WavFormat,
+    chunks: list[ChunkObject],
+    plan: Plan,
+) -> list[Segment]:
+    """Silence where a seq is missing, as long as its neighbours (the median of up to two on each
+    side), so every later sample stays at its time in the meeting."""
+    seq_of = {c.info.key: c.seq for c in chunks}
+    present = sorted(sizes)
+    filled: list[Segment] = []
+    expected = 0
+    for segment in payload:
+        seq = seq_of[segment.key]
+        for missing in range(expected, seq):
+            if missing in sizes:
+                continue
+            length = wav.gap_size(fmt, _neighbour_sizes(present, sizes, missing))
+            if length:
+                filled.append(Segment(fill=wav.silence_byte(fmt), length=length))
+                seconds = wav.duration_seconds(fmt, length)
+                plan.problems.append(f"seq {missing} missing: {seconds:.1f} s of silence inserted")
+        filled.append(segment)
+        expected = seq + 1
+    return filled
+
+
+def _neighbour_sizes(present: list[int], sizes: dict[int, int], missing: int) -> list[int]:
+    at = bisect.bisect_left(present, missing)
+    near = present[max(0, at - 2) : at] + present[at : at + 2]
+    return [sizes[seq] for seq in near if sizes[seq]]
 
 
 async def _plan_concat(storage: Storage, chunks: list[ChunkObject], plan: Plan) -> None:
@@ -107,8 +153,11 @@ async def _plan_concat(storage: Storage, chunks: list[ChunkObject], plan: Plan) 
     plan.segments = [Segment(key=c.info.key, start=0, length=c.info.size) for c in chunks]
 
 
-async def make_plan(storage: Storage, chunks: list[ChunkObject]) -> Plan:
-    """How the media file is made from its chunks (empty chunks add nothing)."""
+async def make_plan(
+    storage: Storage, chunks: list[ChunkObject], *, wav_gap_fill: bool = True
+) -> Plan:
+    """How the media file is made from its chunks (empty chunks add nothing; a missing WAV
+    seq becomes silence unless `wav_gap_fill` is off)."""
     nonempty = [c for c in chunks if c.info.size > 0]
     # An empty chunk (e.g. the bot's final marker) adds nothing, its format included.
     exts = sorted({c.ext for c in nonempty}) or sorted({c.ext for c in chunks})
@@ -122,7 +171,7 @@ async def make_plan(storage: Storage, chunks: list[ChunkObject]) -> Plan:
         plan.playable = False
         return plan
     if plan.ext == "wav":
-        await _plan_wav(storage, nonempty, plan)
+        await _plan_wav(storage, nonempty, plan, wav_gap_fill)
     elif media.is_concatenable(plan.ext) or len(nonempty) == 1:
         await _plan_concat(storage, nonempty, plan)
     else:
@@ -132,6 +181,61 @@ async def make_plan(storage: Storage, chunks: list[ChunkObject]) -> Plan:
         )
         plan.playable = False
     return plan
+
+
+async def make_master_plan(
+    storage: Storage, chunks: list[ChunkObject], *, wav_gap_fill: bool = True
+) -> Plan:
+    """The plan finalize writes: `make_plan`, with WebM rewritten to be seekable (two passes:
+    this one reads every chunk once to learn the layout, the write copies the Clusters)."""
+    plan = await make_plan(storage, chunks, wav_gap_fill=wav_gap_fill)
+    if plan.ext == "webm" and plan.playable:
+        await _make_seekable(storage, [c for c in chunks if c.info.size > 0], plan)
+    return plan
+
+
+async def _make_seekable(storage: Storage, chunks: list[ChunkObject], plan: Plan) -> None:
+    scanner = WebmScanner()
+    try:
+        for chunk in chunks:
+            reader = await storage.open_range(chunk.info.key)
+            try:
+                async for block in reader:
+                    scanner.feed(block)
+            finally:
+                await reader.aclose()
+        scan = scanner.finish()
+        pieces = layout(scan)
+    except EbmlError as exc:
+        plan.problems.append(f"WebM kept as recorded, without duration or seek index: {exc}")
+        return
+    starts, offset = [], 0
+    for chunk in chunks:
+        starts.append(offset)
+        offset += chunk.info.size
+    segments: list[Segment] = []
+    for piece in pieces:
+        if piece.data:
+            segments.append(Segment(data=piece.data))
+        else:
+            segments.extend(_ranges(chunks, starts, piece.start, piece.end))
+    plan.segments = segments
+    plan.duration_seconds = round(scan.duration_seconds, 6)
+    plan.problems.extend(scan.problems)
+
+
+def _ranges(chunks: list[ChunkObject], starts: list[int], start: int, end: int) -> list[Segment]:
+    """Bytes [start, end) of the chunks joined in seq order, as ranges of chunk objects."""
+    found = []
+    first = bisect.bisect_right(starts, start) - 1
+    for index in range(first, len(chunks)):
+        lo, size = starts[index], chunks[index].info.size
+        if lo >= end:
+            break
+        a, b = max(start, lo), min(end, lo + size)
+        if b > a:
+            found.append(Segment(key=chunks[index].info.key, start=a - lo, length=b - a))
+    return found
 
 
 async def stream_plan(
@@ -146,6 +250,10 @@ async def stream_plan(
         if seg_end < start or seg_start > last:
             continue
         lo, hi = max(start, seg_start) - seg_start, min(last, seg_end) - seg_start
+        if segment.fill:
+            for at in range(lo, hi + 1, _FILL_BLOCK):
+                yield segment.fill * (min(hi + 1, at + _FILL_BLOCK) - at)
+            continue
         if not segment.key:
             yield segment.data[lo : hi + 1]
             continue

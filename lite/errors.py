@@ -103,3 +103,10 @@ class MediaUnplayable(LiteError):
     """The media file exists but cannot be served (e.g. chunks whose formats do not match)."""
 
     code = "media_unplayable"
+
+
+class UnsupportedMediaType(LiteError):
+    """The bytes are not the format the upload declared (e.g. WAV sent as audio/mp4)."""
+
+    code = "unsupported_media_type"
+    status = 415

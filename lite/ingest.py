@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import AsyncIterable
 from dataclasses import dataclass
 from typing import Any
 
-from lite import ids, keys, media
-from lite.assemble import HashingStream, Plan, make_plan, stream_plan
+from lite import ids, keys, media, sniff
+from lite.assemble import HashingStream, Plan, make_master_plan, stream_plan
 from lite.catalog import Catalog, SessionGone
 from lite.chunks import (
     SHA256,
@@ -73,6 +74,7 @@ class IngestService:
         self.writer: ConditionalWriter = storage
         self.catalog = catalog
         self.max_chunk_bytes = max_chunk_bytes
+        self.wav_gap_fill = True  # LITE_WAV_GAP_FILL: a missing WAV seq becomes silence
 
     async def resolve_session(self, who: Uploader, session_uid: str, source: str) -> SessionIndex:
         keys.check_token(session_uid, "session_uid")
@@ -92,6 +94,7 @@ class IngestService:
     async def receive(self, who: Uploader, chunk: ChunkIn, source: str) -> dict[str, Any]:
         """Store one chunk durably, then finalize when it is the last one (or arrives late)."""
         keys.check_token(chunk.media_type, "media_type")
+        chunk = await _sniffed(chunk)
         index = await self.resolve_session(who, chunk.session_uid, source)
         user, rec = index.user_id, index.recording_id
         key = keys.chunk_key(user, rec, chunk.session_uid, chunk.media_type, chunk.seq, chunk.ext)
@@ -246,7 +249,7 @@ class IngestService:
                 and await self._master_intact(index, current)
             ):
                 return manifest  # already built from exactly these chunks
-            plan = await make_plan(self.storage, chunks)
+            plan = await make_master_plan(self.storage, chunks, wav_gap_fill=self.wav_gap_fill)
             written = await self._write_master(index, kind, plan)
             final_seq = current.final_seq if current else None
             result = _built_state(kind, rec, chunks, final_seq, plan, written, mark)
@@ -297,6 +300,16 @@ class Written:
     sha256: str
     duration_seconds: float | None
     etag: str
+
+
+async def _sniffed(chunk: ChunkIn) -> ChunkIn:
+    """415 for a chunk whose bytes are not its declared format, before anything is created.
+    WebM chunks after the first continue the stream and carry no header to check."""
+    if chunk.seq > 0 and chunk.ext != "wav":
+        return chunk
+    head, body = await sniff.peek(chunk.body)
+    sniff.check(chunk.ext, head)
+    return dataclasses.replace(chunk, body=body)
 
 
 def _state(manifest: Manifest, kind: str) -> MediaState:

@@ -240,6 +240,14 @@ SETTINGS: tuple[Setting, ...] = (
         "choice",
         ("auto", "json", "text"),
     ),
+    Setting(
+        "LITE_WAV_GAP_FILL",
+        "silence",
+        "A missing WAV chunk becomes silence of its neighbours' length (later audio keeps its "
+        "time), or none (left out)",
+        "choice",
+        ("silence", "none"),
+    ),
 )
 
 
@@ -297,6 +305,7 @@ class Settings:
     lite_log_level: str
     lite_log_format: str
     warnings: tuple[str, ...] = field(default=())
+    lite_wav_gap_fill: str = "silence"
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

@@ -162,3 +162,21 @@ def duration_seconds(fmt: WavFormat, data_size: int) -> float:
     if fmt.byte_rate <= 0:
         return 0.0
     return data_size / fmt.byte_rate
+
+
+def silence_byte(fmt: WavFormat) -> bytes:
+    """The byte that repeated is silence: 8-bit PCM is unsigned (0x80), A-law and mu-law code
+    zero as 0xD5 and 0xFF; everything else (signed PCM, float) is zero."""
+    if fmt.audio_format == 1 and fmt.bits_per_sample == 8:
+        return b"\x80"
+    return {6: b"\xd5", 7: b"\xff"}.get(fmt.audio_format, b"\x00")
+
+
+def gap_size(fmt: WavFormat, neighbours: list[int]) -> int:
+    """Payload bytes for a missing chunk: the median of its neighbours' sizes, whole frames."""
+    if not neighbours:
+        return 0
+    ordered = sorted(neighbours)
+    middle = len(ordered) // 2
+    size = ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) // 2
+    return size - size % fmt.block_align if fmt.block_align > 0 else size

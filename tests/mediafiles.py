@@ -116,3 +116,19 @@ def make_webm(seconds: float, *, seekable: bool = True) -> bytes:
         out = Path(tmp) / "out.webm"
         subprocess.run([*cmd, str(out)], check=True, capture_output=True)
         return out.read_bytes()
+
+
+def webm_master(data: bytes) -> bytes:
+    """The seekable master the server makes of this WebM (chunks joined in seq order).
+
+    Made by lite's own pure scanner and layout: tests that need the master's exact bytes (range
+    serving, digests) use this; the master itself is checked against mkvinfo, ffprobe and
+    decoded PCM in test_webm_master.py.
+    """
+    from lite.webmmaster import layout
+    from lite.webmscan import WebmScanner
+
+    scanner = WebmScanner()
+    scanner.feed(data)
+    pieces = layout(scanner.finish())
+    return b"".join(p.data if p.data else data[p.start : p.end] for p in pieces)

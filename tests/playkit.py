@@ -3,7 +3,7 @@
 Used by the `test_playback_*` modules and `test_streaming.py`. Every expected body is computed
 here from what was uploaded (never read back from the server under test): a WAV master is the
 canonical 44-byte header the stdlib `wave` module writes for all the frames, a WebM master is the
-concatenation of the slices sent.
+seekable file made of the slices sent (`mediafiles.webm_master`).
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def slices(data: bytes, pieces: int) -> list[bytes]:
 
 def webm_upload(seconds: float, pieces: int, *, seekable: bool = True) -> Upload:
     data = mediafiles.make_webm(seconds, seekable=seekable)
-    return Upload(slices(data, pieces), "audio/webm", data, seconds)
+    return Upload(slices(data, pieces), "audio/webm", mediafiles.webm_master(data), seconds)
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,7 @@ from tests.ingestkit import (
     wav_chunks,
     wav_master,
 )
-from tests.mediafiles import FFPROBE, make_wav, make_webm, read_wav
+from tests.mediafiles import FFPROBE, make_wav, make_webm, read_wav, webm_master
 from tests.servers import AppServer, SeaweedServer, app_server
 
 pytestmark = pytest.mark.anyio
@@ -156,7 +156,7 @@ def session_media(fmt: str) -> tuple[list[bytes], bytes]:
         chunks = wav_chunks(20, seconds=0.1)
         return chunks, wav_master(chunks)
     original = webm_file()
-    return byte_slices(original, 20), original
+    return byte_slices(original, 20), webm_master(original)
 
 
 @pytest.mark.parametrize("fmt", ["wav", "webm"])
@@ -234,7 +234,9 @@ async def test_audio_and_video_of_one_session_get_their_own_masters(
     assert done.json()["status"] == "completed", done.text
     rec = done.json()["recording_id"]
     assert await wire.store.read(f"recordings/{user}/{rec}/{uid}.wav") == wav_master(audio)
-    assert await wire.store.read(f"recordings/{user}/{rec}/{uid}.video.webm") == webm_file()
+    assert await wire.store.read(f"recordings/{user}/{rec}/{uid}.video.webm") == webm_master(
+        webm_file()
+    )
     files = {m["type"]: m for m in (await recording_json(http, user, rec))["media_files"]}
     assert files["video"]["content_type"] == "video/webm"
     assert files["audio"]["content_type"] == "audio/wav"
@@ -257,6 +259,21 @@ async def test_flat_fields_override_the_metadata_json(wire: Wire, http: httpx.As
     assert answer.status_code == 201, answer.text
     assert (answer.json()["chunk_seq"], answer.json()["status"]) == (5, "in_progress")
     assert await held(http, uid, user) == {5: sha(data)}
+
+
+@LOCAL_ONLY
+@pytest.mark.parametrize("door", DOORS)
+async def test_bytes_that_are_not_the_declared_format_get_415(
+    wire: Wire, http: httpx.AsyncClient, door: str
+) -> None:
+    user, uid = new_user(), new_uid()
+    answer = await send(door, http, uid, 0, make_wav(0.5), user, fmt="mp4", final=True)
+
+    assert answer.status_code == 415, answer.text
+    error = answer.json()["error"]
+    assert error["code"] == "unsupported_media_type"
+    assert "(MP4 (ftyp))" in error["message"] and "look like WAV (RIFF/WAVE)" in error["message"]
+    assert (await session_status(http, uid, user)).status_code == 404  # no recording made
 
 
 FINAL_FLAGS = [

@@ -4,12 +4,11 @@ The page is served from another origin (a stdlib server on 127.0.0.1), as a play
 puts the URL `/download` hands out into `<audio preload="metadata" src=…>`: a signed `/raw` URL on
 local storage, a presigned SeaweedFS URL (host `localhost`, the public endpoint) on S3.
 
-What Chromium (Debian's, headless) does with WebM duration: a WebM written by a seekable muxer
-carries its duration and cues, and Chromium reports it (20.008 s for 20 s of Opus). A WebM like a
-MediaRecorder's (written to a pipe: no duration, no cues, then cut into byte slices) loads its
-metadata with `duration` = Infinity, and it stays Infinity after a seek; setting `currentTime` to
-0.75 of the duration the API measured still fires `seeked` at that time, no `error`, and playback
-continues from there (the element fetched the needed bytes by range: the 206s are counted).
+What Chromium (Debian's, headless) does with WebM duration: a WebM with a duration and cues
+reports it (20.008 s for 20 s of Opus). A MediaRecorder's WebM (no duration, no cues) would load
+with `duration` = Infinity; finalize writes masters with both (tests/test_webm_master.py), so
+every WebM served here reports its duration. Seeks fetch the needed bytes by range (the 206s
+are counted).
 Every case also plays 0.3 s from the seek point, so a seek that only moved the clock would fail.
 """
 
@@ -201,10 +200,9 @@ def test_audio_element_loads_and_seeks(player_for: Any, site: Deployment, kind: 
 
 
 def test_webm_like_a_media_recorder(player_for: Any, site: Deployment) -> None:
-    """No duration and no cues in the file, cut into byte slices as a MediaRecorder's timeslice
-    cuts it. Chromium reports Infinity for such a file until it has read to the end; seeking to
-    0.75 of the duration the API measured (ffprobe at finalize) must still work."""
+    """No duration and no cues in the upload, cut into byte slices as a MediaRecorder's timeslice
+    cuts it: the master finalize writes has both, so Chromium knows the duration at once."""
     media = site.media["recorder"]
     assert media.api_duration is not None and abs(media.api_duration - media.duration) < 0.1
     duration, _ = play_and_seek(player_for, site, media)
-    assert duration == math.inf or abs(duration - media.duration) <= 0.1, duration
+    assert abs(duration - media.duration) <= 0.1, duration

@@ -28,6 +28,7 @@ STATUS: tuple[tuple[type[e.LiteError], int], ...] = (
     (e.Conflict, 409),
     (e.Sealed, 410),
     (e.PayloadTooLarge, 413),
+    (e.UnsupportedMediaType, 415),
     (e.MediaUnplayable, 422),
     (e.InsufficientStorage, 507),
     (e.Unavailable, 503),
@@ -60,7 +61,7 @@ async def lite_error(request: Request, exc: Exception) -> Response:
         response.headers["Retry-After"] = RETRY_AFTER_SECONDS
     if status == 401:
         response.headers["WWW-Authenticate"] = "Bearer"
-    if status == 413:
+    if status in (413, 415):
         # A client sends its whole body before it reads the answer: unread bytes would make the
         # kernel reset the connection and the 413 would never arrive. Read (bounded) and close.
         await _drain(request)
