@@ -70,11 +70,11 @@ async def _wav_layout(storage: Storage, chunk: ChunkObject) -> wav.WavLayout:
 
 
 async def _plan_wav(
-    storage: Storage, chunks: list[ChunkObject], plan: Plan, gap_fill: bool = True
+    storage: Storage, chunks: list[ChunkObject], plan: Plan, gap_fill: bool, empty: set[int]
 ) -> None:
     first: wav.WavFormat | None = None
     payload: list[Segment] = []
-    sizes: dict[int, int] = {}  # seq -> payload bytes, to size the silence of a missing seq
+    sizes = dict.fromkeys(empty, 0)  # seq -> payload bytes, to size the silence of a gap
     for chunk in chunks:
         try:
             layout = await _wav_layout(storage, chunk)
@@ -171,7 +171,8 @@ async def make_plan(
         plan.playable = False
         return plan
     if plan.ext == "wav":
-        await _plan_wav(storage, nonempty, plan, wav_gap_fill)
+        empty = {c.seq for c in chunks if c.info.size == 0}
+        await _plan_wav(storage, nonempty, plan, wav_gap_fill, empty)
     elif media.is_concatenable(plan.ext) or len(nonempty) == 1:
         await _plan_concat(storage, nonempty, plan)
     else:

@@ -19,7 +19,13 @@ import anyio
 import pytest
 
 from lite.catalog import Catalog
-from lite.errors import ChecksumMismatch, Conflict, PayloadTooLarge, ResourceNotFound
+from lite.errors import (
+    ChecksumMismatch,
+    Conflict,
+    PayloadTooLarge,
+    ResourceNotFound,
+    UnsupportedMediaType,
+)
 from lite.ingest import ChunkIn, IngestService, Uploader
 from lite.manifest import SessionIndex
 from lite.recordings import Recordings
@@ -200,9 +206,12 @@ async def test_a_webm_whose_first_chunk_lacks_the_ebml_header_is_reported(
     service: Service,
 ) -> None:
     slices = byte_slices(webm_file(), 4)
-    for seq, data in enumerate(slices[1:]):
+    with pytest.raises(UnsupportedMediaType):  # seq 0 must start the file: refused at the door
+        await service.send("web2", 0, slices[1], fmt="webm")
+    for seq, data in enumerate(slices[1:], start=1):  # continuations are not checked
         await service.send("web2", seq, data, fmt="webm")
-    await service.send("web2", 3, b"", fmt="webm", final=True)
+    await service.send("web2", 4, b"", fmt="webm", final=True)
+    await service.ingest.finalize(await service.index("web2"))
 
     recording = await service.recording("web2")
     (audio,) = recording["media_files"]
@@ -387,7 +396,9 @@ async def test_finalize_lists_a_gap_in_missing_chunks(service: Service) -> None:
     audio = await service.audio("gap2")
     assert audio["missing_chunks"] == [2]
     assert audio["chunk_count"] == 4
-    assert await service.master("gap2") == wav_master([chunks[i] for i in (0, 1, 3, 4)])
+    silence = chunks[2][:44] + bytes(len(chunks[2]) - 44)  # same-length chunks: 44-byte headers
+    with_silence = [chunks[0], chunks[1], silence, chunks[3], chunks[4]]
+    assert await service.master("gap2") == wav_master(with_silence)
 
 
 async def test_a_late_chunk_after_finalize_rebuilds_the_master_with_it(service: Service) -> None:

@@ -468,7 +468,9 @@ async def test_finalize_lists_a_gap_in_missing_chunks(wire: Wire, http: httpx.As
     assert (audio["missing_chunks"], audio["chunk_count"]) == ([2], 3)
     assert (await status_of(http, uid, user))["media"]["audio"]["missing"] == [2]
     master = await wire.store.read(f"recordings/{user}/{recording['id']}/{uid}.wav")
-    assert master == wav_master([chunks[0], chunks[1], chunks[3]])
+    silence = chunks[2][:44] + bytes(len(chunks[2]) - 44)  # same-length chunks: 44-byte headers
+    assert master == wav_master([chunks[0], chunks[1], silence, chunks[3]])
+    assert audio["problems"] == ["seq 2 missing: 0.1 s of silence inserted"]
 
 
 async def test_a_late_chunk_after_finalize_rebuilds_the_master_with_it(
