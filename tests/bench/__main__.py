@@ -18,13 +18,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lite.settings import SETTINGS
-from tests.bench import ingest, playback
+from tests.bench import ingest, playback, scale
 from tests.bench.tools import Options, Row, log, table
 
 SECTIONS: dict[str, Callable[[Path, Options], list[Row]]] = {
     "local": playback.run_local,
     "s3": playback.run_s3,
     "ingest": ingest.run,
+    "scale": scale.run,
 }
 
 
