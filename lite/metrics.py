@@ -2,40 +2,95 @@
 
 from __future__ import annotations
 
+import platform
 import time
+from collections.abc import Awaitable, Callable
+from importlib import metadata
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+# Storage calls take from well under a millisecond (local stat) to seconds (a large S3 put).
+STORAGE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+FINALIZE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+
+
+def _version() -> str:
+    try:
+        return metadata.version("vexa-lite")
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 class Metrics:
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
+        self.registry = registry = CollectorRegistry()
         self.requests = Counter(
             "lite_http_requests",
             "HTTP requests by route and status",
             ["method", "route", "status"],
-            registry=self.registry,
+            registry=registry,
         )
         self.latency = Histogram(
             "lite_http_request_seconds",
             "Time to the response headers",
             ["method", "route"],
-            registry=self.registry,
+            registry=registry,
+        )
+        self.served_bytes = Counter(
+            "lite_http_response_bytes",
+            "Response body bytes sent, by route",
+            ["route"],
+            registry=registry,
         )
         self.chunks = Counter(
-            "lite_ingest_chunks", "Chunks received by outcome", ["outcome"], registry=self.registry
+            "lite_ingest_chunks", "Chunks received by outcome", ["outcome"], registry=registry
         )
-        self.ingest_bytes = Counter(
-            "lite_ingest_bytes", "Chunk bytes stored", registry=self.registry
-        )
+        self.ingest_bytes = Counter("lite_ingest_bytes", "Chunk bytes stored", registry=registry)
         self.finalized = Counter(
             "lite_finalized_media",
             "Media files assembled by outcome",
             ["outcome"],
-            registry=self.registry,
+            registry=registry,
         )
+        self.finalize_seconds = Histogram(
+            "lite_finalize_seconds",
+            "Time to assemble a session's masters",
+            buckets=FINALIZE_BUCKETS,
+            registry=registry,
+        )
+        self.storage_seconds = Histogram(
+            "lite_storage_seconds",
+            "Storage calls by backend, operation and outcome",
+            ["backend", "operation", "outcome"],
+            buckets=STORAGE_BUCKETS,
+            registry=registry,
+        )
+        self.reconciler_passes = Counter(
+            "lite_reconciler_passes", "Reconciler passes completed", registry=registry
+        )
+        self.reconciler_errors = Counter(
+            "lite_reconciler_errors",
+            "Sessions or passes the reconciler failed on",
+            registry=registry,
+        )
+        self.open_sessions = Gauge(
+            "lite_open_sessions",
+            "Sessions not yet finalized (at the last scrape)",
+            registry=registry,
+        )
+        self.build = Info("lite_build", "Version of the running service", registry=registry)
+        self.build.info({"version": _version(), "python": platform.python_version()})
+        # Async work to run before each scrape (e.g. counting open sessions); set by the app.
+        self.before_scrape: list[Callable[[], Awaitable[None]]] = []
+
+    def storage_call(self, backend: str, operation: str, outcome: str, seconds: float) -> None:
+        self.storage_seconds.labels(backend, operation, outcome).observe(seconds)
+
+    async def refresh(self) -> None:
+        for update in self.before_scrape:
+            await update()
 
 
 class MetricsMiddleware:
@@ -50,7 +105,7 @@ class MetricsMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status: dict[str, Any] = {"code": 500}
+        status: dict[str, Any] = {"code": 500, "bytes": 0}
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -59,14 +114,17 @@ class MetricsMiddleware:
                 self.metrics.latency.labels(scope["method"], route).observe(
                     time.perf_counter() - started
                 )
+            elif message["type"] == "http.response.body":
+                status["bytes"] += len(message.get("body", b""))
             await send(message)
 
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            self.metrics.requests.labels(
-                scope["method"], _route_of(scope), str(status["code"])
-            ).inc()
+            route = _route_of(scope)
+            self.metrics.requests.labels(scope["method"], route, str(status["code"])).inc()
+            if status["bytes"]:
+                self.metrics.served_bytes.labels(route).inc(status["bytes"])
 
 
 def _route_of(scope: Scope) -> str:

@@ -8,6 +8,7 @@ are compare-and-swap. One session that cannot be reconciled is logged and skippe
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import anyio
@@ -29,6 +30,9 @@ class Reconciler:
         self.catalog = catalog
         self.ingest = ingest
         self.idle_seconds = idle_seconds
+        # Counters the app factory connects to its metrics (passes done, items or passes failed).
+        self.on_pass: Callable[[], None] = _nothing
+        self.on_error: Callable[[], None] = _nothing
 
     async def last_activity(self, index: SessionIndex) -> datetime:
         """The newest chunk's time, or the session's creation when none arrived."""
@@ -51,8 +55,10 @@ class Reconciler:
                     finished.append(uid)
             except Exception:  # one broken session must not stop the others
                 log.exception("reconciling session %s failed", uid)
+                self.on_error()
         if sweep:
             await self.sweep(moment)
+        self.on_pass()
         return finished
 
     async def _reconcile(self, uid: str, moment: datetime) -> bool:
@@ -136,6 +142,7 @@ class Reconciler:
                     await self._sweep_user(int(user_name), before)
         except Exception:
             log.exception("sweeping leftovers failed")
+            self.on_error()
 
     async def _sweep_user(self, user_id: int, before: datetime) -> None:
         for recording_id in await self.catalog.recording_ids(user_id):
@@ -147,6 +154,7 @@ class Reconciler:
                 continue
             except Exception:
                 log.exception("sweeping recording %s failed", recording_id)
+                self.on_error()
 
     async def run_forever(self, interval: float) -> None:
         sweep = True
@@ -157,6 +165,11 @@ class Reconciler:
                 sweep = False
             except Exception:  # the loop itself must not die of one bad pass
                 log.exception("reconciler pass failed")
+                self.on_error()
+
+
+def _nothing() -> None:
+    return None
 
 
 def _parse(moment: str) -> datetime:
