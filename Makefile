@@ -63,7 +63,7 @@ test: lint $(VEXA_NODE)
 	$(BIN)/pytest -q -p no:cacheprovider tests
 
 # Three replicas on a SeaweedFS cluster behind nginx, while replicas are killed and restarted.
-test-scale: install system-deps
+test-scale: install system-deps node-deps
 	LITE_SCALE_TESTS=1 $(BIN)/pytest -q -p no:cacheprovider tests/scale
 
 bench: install

@@ -5,7 +5,8 @@ SeaweedFS runs as a real cluster (master, two volume servers, filer, S3 gateway)
 them. 50 recorders speak Vexa's bot wire format (multipart POST /internal/recordings/upload)
 through nginx and retry a chunk that got no answer or a 502/503/504, as a bot must. Meanwhile one
 replica is `kill -9`ed and later restarted and a second is restarted gracefully. Everything is
-then checked against the bucket itself, not through the app.
+then checked against the bucket itself, not through the app. Vexa's own bot code (tests/vexa)
+also records one session through nginx.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ import pytest
 
 from lite import keys
 from tests.ingestkit import ADMIN, VexaBot, new_user, wav_chunks, wav_master
+from tests.mediafiles import pcm
 from tests.scale.cluster import IDLE_SECONDS, Stack, stack
 from tests.servers import s3_client
+from tests.vexa import botkit
 
 SESSIONS = 50
 CHUNKS = 5
@@ -342,3 +345,37 @@ def test_chromium_plays_and_seeks_through_nginx(load: Load) -> None:
         finally:
             browser.close()
     assert statuses and set(statuses) == {206}, statuses
+
+
+@botkit.requires_node
+def test_vexa_bot_code_records_through_nginx(cluster: Stack, tmp_path: Path) -> None:
+    """Vexa's own recording upload code (tests/vexa) sends a Zoom WAV session through nginx, with
+    the scoped upload token of a recording made through nginx; any replica takes each chunk."""
+    botkit.ensure_bundle()
+    target = cluster
+    user = new_user()
+    with httpx.Client(base_url=target.url, timeout=30) as http:
+        key = {"X-API-Key": _api_key(http, target.url, user)}
+        made = http.post("/recordings", json={}, headers=key).json()
+        audio = pcm(16000 * 3 + 500)  # three whole 1 s chunks and a tail
+        source = tmp_path / "bot.pcm"
+        source.write_bytes(audio)
+        run = botkit.run_bot(
+            {
+                "bot": "head-zoom",
+                "upload_url": f"{target.url}/internal/recordings/upload",
+                "token": made["upload_token"],
+                "meeting_id": 12,
+                "session_uid": made["session_uid"],
+                "pcm": str(source),
+                "pcm_bytes": len(audio),
+                "chunk_seconds": 1,
+            },
+            tmp_path,
+        )
+        assert run.uploaded == [0, 1, 2, 3] and run.lost == []
+        found = http.get(f"/recordings/{made['id']}", headers=key).json()
+        assert found["status"] == "completed", found
+        media_id = found["media_files"][0]["id"]
+        master = http.get(f"/recordings/{made['id']}/media/{media_id}/raw", headers=key).content
+    assert master[44:] == audio
