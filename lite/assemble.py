@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from lite import media, wav
+from lite import media, oggdur, wav
 from lite.chunks import ChunkObject
 from lite.ebml import EbmlError
 from lite.storage.base import Storage
@@ -55,6 +55,18 @@ async def _head(storage: Storage, chunk: ChunkObject, length: int) -> bytes:
         return b"".join([block async for block in reader])
     finally:
         await reader.aclose()
+
+
+async def _ogg_duration(storage: Storage, chunk: ChunkObject) -> float | None:
+    head = await _head(storage, chunk, oggdur.HEAD_BYTES)
+    start = max(0, chunk.info.size - oggdur.TAIL_BYTES)
+    reader = await storage.open_range(chunk.info.key, start, chunk.info.size - 1)
+    try:
+        tail = b"".join([block async for block in reader])
+    finally:
+        await reader.aclose()
+    seconds = oggdur.duration_seconds(head, tail)
+    return None if seconds is None else round(seconds, 6)
 
 
 async def _wav_layout(storage: Storage, chunk: ChunkObject) -> wav.WavLayout:
@@ -175,6 +187,8 @@ async def make_plan(
         await _plan_wav(storage, nonempty, plan, wav_gap_fill, empty)
     elif media.is_concatenable(plan.ext) or len(nonempty) == 1:
         await _plan_concat(storage, nonempty, plan)
+        if plan.ext in ("ogg", "opus"):
+            plan.duration_seconds = await _ogg_duration(storage, nonempty[0])
     else:
         plan.problems.append(
             f"{len(nonempty)} {plan.ext} chunks cannot be joined into one file; "
