@@ -41,7 +41,7 @@ def last_granule(tail: bytes, serial: int) -> int | None:
         if at + _PAGE.size <= len(tail):
             _, version, _, granule, page_serial, _ = _PAGE.unpack_from(tail, at)
             if version == 0 and page_serial == serial and granule >= 0:
-                return granule
+                return int(granule)
         at = tail.rfind(b"OggS", 0, at)
     return None
 
