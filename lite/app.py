@@ -8,20 +8,28 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import anyio
+import anyio.abc
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
 from lite.apikeys import ApiKeyStore
 from lite.catalog import Catalog
-from lite.http import admin, console, playback, recorders, recordings, system
+from lite.compaction import Compactor
+from lite.dispatcher import DeliveryConfig, Dispatcher
+from lite.endpoints import Endpoints
+from lite.http import admin, console, lifecycle, playback, recorders, recordings, system
 from lite.http.access import AccessLog
 from lite.http.errors import HANDLERS
 from lite.http.proxy import TrustedProxies
 from lite.ingest import IngestService
+from lite.leases import Leases, new_owner
+from lite.lifecycle import Lifecycle
 from lite.metrics import Metrics, MetricsMiddleware
+from lite.outbox import Outbox
 from lite.reconciler import Reconciler
 from lite.recordings import Recordings
+from lite.retention import RetentionPolicy
 from lite.settings import Settings
 from lite.signing import SigningSecret
 from lite.storage.base import Storage
@@ -41,13 +49,37 @@ class Services:
     ingest: IngestService
     recordings: Recordings
     reconciler: Reconciler
+    outbox: Outbox
+    endpoints: Endpoints
+    lifecycle: Lifecycle
+    dispatcher: Dispatcher
+
+
+def delivery_config(settings: Settings) -> DeliveryConfig:
+    return DeliveryConfig(
+        url=settings.lite_webhook_url,
+        secret=settings.lite_webhook_secret,
+        allow_private=settings.lite_webhook_allow_private,
+        timeout_seconds=settings.lite_webhook_timeout_seconds,
+        retry_base_seconds=settings.lite_webhook_retry_base_ms / 1000,
+        give_up_seconds=settings.lite_webhook_give_up_seconds,
+        lease_seconds=settings.lite_webhook_lease_seconds,
+    )
 
 
 async def build_services(settings: Settings, metrics: Metrics) -> Services:
     storage = await open_storage(settings)
-    catalog = Catalog(storage)
+    policy = RetentionPolicy(settings.lite_retention_days)
+    outbox = Outbox(storage, lambda manifest: policy.public(manifest, manifest.public()))
+    catalog = Catalog(storage, outbox)  # manifest changes record their webhook events
     ingest = IngestService(storage, catalog, settings.lite_max_chunk_bytes)
     ingest.wav_gap_fill = settings.lite_wav_gap_fill == "silence"
+    owner = new_owner()
+    compactor = Compactor(
+        storage, catalog, settings.lite_keep_chunks_hours, settings.lite_compact_settle_seconds
+    )
+    endpoints = Endpoints(storage, settings.lite_webhook_allow_private)
+    registry = metrics.registry
     return Services(
         settings=settings,
         storage=storage,
@@ -56,9 +88,26 @@ async def build_services(settings: Settings, metrics: Metrics) -> Services:
         metrics=metrics,
         catalog=catalog,
         ingest=ingest,
-        recordings=Recordings(storage, catalog),
+        recordings=Recordings(storage, catalog, policy, outbox),
         reconciler=Reconciler(catalog, ingest, settings.lite_session_idle_seconds),
+        outbox=outbox,
+        endpoints=endpoints,
+        lifecycle=Lifecycle(catalog, policy, compactor, Leases(storage, owner), outbox, registry),
+        dispatcher=Dispatcher(
+            storage, catalog, endpoints, delivery_config(settings), owner, registry
+        ),
     )
+
+
+def start_background(found: Services, group: anyio.abc.TaskGroup) -> None:
+    settings = found.settings
+    if settings.lite_reconcile_interval_seconds:
+        group.start_soon(found.reconciler.run_forever, settings.lite_reconcile_interval_seconds)
+    if settings.lite_lifecycle_interval_seconds:
+        group.start_soon(found.lifecycle.run_forever, settings.lite_lifecycle_interval_seconds)
+    if settings.lite_webhook_poll_ms:
+        poll = settings.lite_webhook_poll_ms / 1000
+        group.start_soon(found.dispatcher.run_forever, poll, found.outbox.wakeup)
 
 
 async def print_demo_key(found: Services) -> None:
@@ -121,12 +170,11 @@ def create_app(settings: Settings) -> Starlette:
             if settings.lite_demo_key:
                 await print_demo_key(found)
             async with anyio.create_task_group() as background:
-                interval = settings.lite_reconcile_interval_seconds
-                if interval:
-                    background.start_soon(found.reconciler.run_forever, interval)
+                start_background(found, background)
                 yield
                 background.cancel_scope.cancel()
         finally:
+            await found.dispatcher.aclose()
             await found.storage.aclose()
 
     return Starlette(
@@ -134,6 +182,7 @@ def create_app(settings: Settings) -> Starlette:
             *system.routes,
             *admin.routes,
             *recordings.routes,
+            *lifecycle.routes,
             *recorders.routes,
             *playback.routes,
             *console.routes(settings),

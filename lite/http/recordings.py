@@ -12,6 +12,7 @@ from lite.http.auth import require_user, services
 from lite.http.bodies import json_body
 from lite.http.proxy import public_base
 from lite.manifest import COMPLETED
+from lite.retention import retention_change
 from lite.tokens import UploadGrant, issue_upload_token
 
 
@@ -28,7 +29,10 @@ async def create_recording(request: Request) -> Response:
         raise BadRequest("meeting_id must be a string")
     session_uid = data.get("session_uid")
     index = await found.recordings.create(
-        user_id, str(meeting_id)[:200] if meeting_id is not None else None, session_uid
+        user_id,
+        str(meeting_id)[:200] if meeting_id is not None else None,
+        session_uid,
+        retention_change(data),
     )
     ttl = found.settings.lite_upload_token_ttl_seconds
     grant = UploadGrant(user_id, index.recording_id, index.session_uid)
