@@ -49,7 +49,7 @@ class Services:
     ingest: IngestService
     recordings: Recordings
     reconciler: Reconciler
-    outbox: Outbox
+    outbox: Outbox | None
     endpoints: Endpoints
     lifecycle: Lifecycle
     dispatcher: Dispatcher
@@ -70,7 +70,9 @@ def delivery_config(settings: Settings) -> DeliveryConfig:
 async def build_services(settings: Settings, metrics: Metrics) -> Services:
     storage = await open_storage(settings)
     policy = RetentionPolicy(settings.lite_retention_days)
-    outbox = Outbox(storage, lambda manifest: policy.public(manifest, manifest.public()))
+    outbox = None  # no delivery (LITE_WEBHOOK_POLL_MS=0): record no events either
+    if settings.lite_webhook_poll_ms:
+        outbox = Outbox(storage, lambda manifest: policy.public(manifest, manifest.public()))
     catalog = Catalog(storage, outbox)  # manifest changes record their webhook events
     ingest = IngestService(storage, catalog, settings.lite_max_chunk_bytes)
     ingest.wav_gap_fill = settings.lite_wav_gap_fill == "silence"
@@ -105,7 +107,7 @@ def start_background(found: Services, group: anyio.abc.TaskGroup) -> None:
         group.start_soon(found.reconciler.run_forever, settings.lite_reconcile_interval_seconds)
     if settings.lite_lifecycle_interval_seconds:
         group.start_soon(found.lifecycle.run_forever, settings.lite_lifecycle_interval_seconds)
-    if settings.lite_webhook_poll_ms:
+    if found.outbox is not None:
         poll = settings.lite_webhook_poll_ms / 1000
         group.start_soon(found.dispatcher.run_forever, poll, found.outbox.wakeup)
 
