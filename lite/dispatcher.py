@@ -109,15 +109,15 @@ class Dispatcher:
         now = time.time()
         if entry["lease_owner"] not in (None, self.owner) and entry["lease_until"] > now:
             return float(entry["lease_until"])
-        happened = await self._happened(entry, now)
-        if happened is None:
-            return now + 1.0
-        if not happened:
-            log.info("event %s (%s) never happened: dropped", entry["id"], entry["type"])
-            self.outcomes.labels("dropped").inc()
-            await self.storage.delete(key)
-            return float("inf")
-        if entry["deliveries"] is None:
+        if entry["deliveries"] is None:  # not yet known to have happened
+            happened = await self._happened(entry, now)
+            if happened is None:
+                return now + 1.0
+            if not happened:
+                log.info("event %s (%s) never happened: dropped", entry["id"], entry["type"])
+                self.outcomes.labels("dropped").inc()
+                await self.storage.delete(key)
+                return float("inf")
             entry["deliveries"] = {t.id: _fresh() for t in await self._targets(entry)}
         due = [t for t, d in entry["deliveries"].items() if not d["done"] and d["next_at"] <= now]
         if due:
