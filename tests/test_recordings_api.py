@@ -48,6 +48,7 @@ RECORDING_FIELDS = {
     "error_message",
     "created_at",
     "completed_at",
+    "expires_at",
     "media_files",
 }
 MEDIA_FIELDS = {
@@ -63,6 +64,7 @@ MEDIA_FIELDS = {
     "problems",
     "created_at",
     "finalized_at",
+    "compacted_at",
 }
 
 
