@@ -143,6 +143,14 @@ PATHS: dict[str, dict[str, Any]] = {
             {"200": answer("deleted", "Deleted")},
             params=[RECORDING_ID, query("force", {"type": "string", "enum": ["true", "false"]})],
         ),
+        "patch": op(
+            "Set the recording's retention: an expiry, forever, or the default",
+            "recordings",
+            USER,
+            {"200": answer("the recording", "Recording")},
+            params=[RECORDING_ID],
+            body={"required": True, "content": json_content(ref("Retention"))},
+        ),
     },
     "/recordings/{recording_id}/master": {
         "get": op(
@@ -222,6 +230,32 @@ PATHS: dict[str, dict[str, Any]] = {
             ADMIN,
             {"200": answer("the keys", "ApiKeyList")},
             params=[USER_ID],
+        ),
+    },
+    "/admin/users/{user_id}/webhooks": {
+        "post": op(
+            "Register a webhook endpoint for a user's events (the secret is shown once)",
+            "admin",
+            ADMIN,
+            {"201": answer("the endpoint and its signing secret", "NewWebhook")},
+            params=[USER_ID],
+            body={"required": True, "content": json_content(ref("WebhookTarget"))},
+        ),
+        "get": op(
+            "A user's webhook endpoints, without secrets",
+            "admin",
+            ADMIN,
+            {"200": answer("the endpoints", "WebhookList")},
+            params=[USER_ID],
+        ),
+    },
+    "/admin/users/{user_id}/webhooks/{webhook_id}": {
+        "delete": op(
+            "Remove a webhook endpoint",
+            "admin",
+            ADMIN,
+            {"200": answer("the removed endpoint", "Webhook")},
+            params=[USER_ID, path_param("webhook_id", {"type": "string"})],
         ),
     },
     "/admin/api-keys/{key_id}": {

@@ -44,6 +44,10 @@ MEDIA_FILE = obj(
     status=RECORDING_STATUS,
     created_at=NULLABLE_TIMESTAMP,
     finalized_at=NULLABLE_TIMESTAMP,
+    compacted_at={
+        "type": ["string", "null"],
+        "description": "when its chunks were removed (the master is final; late chunks get 410)",
+    },
 )
 
 RECORDING = obj(
@@ -57,7 +61,20 @@ RECORDING = obj(
     error_message=NULLABLE_STRING,
     created_at=TIMESTAMP,
     completed_at=NULLABLE_TIMESTAMP,
+    expires_at={"type": ["string", "null"], "description": "deleted after this; null: kept"},
     media_files={"type": "array", "items": ref("MediaFile")},
+)
+RETENTION: dict[str, Schema] = {
+    "expires_at": {"type": ["string", "null"], "description": "ISO 8601; null: the default"},
+    "retain": {"type": "string", "enum": ["forever", "default"]},
+}
+WEBHOOK = obj(
+    ["id", "user_id", "url", "created_at"],
+    id=STRING,
+    user_id=INT,
+    url=STRING,
+    description=STRING,
+    created_at=TIMESTAMP,
 )
 
 SCHEMAS: dict[str, Schema] = {
@@ -102,6 +119,19 @@ SCHEMAS: dict[str, Schema] = {
         [],
         meeting_id={"type": ["string", "integer"]},
         session_uid={"type": "string", "pattern": "^[A-Za-z0-9_-]{1,128}$"},
+        **RETENTION,
+    ),
+    "Retention": obj([], **RETENTION),
+    "Webhook": WEBHOOK,
+    "NewWebhook": {
+        "allOf": [
+            ref("Webhook"),
+            obj(["secret"], secret={"type": "string", "description": "whsec_…, shown this once"}),
+        ]
+    },
+    "WebhookList": obj(["webhooks"], webhooks={"type": "array", "items": ref("Webhook")}),
+    "WebhookTarget": obj(
+        ["url"], url={"type": "string", "maxLength": 2048}, description={"type": "string"}
     ),
     "Deleted": obj(["id"], id=INT),
     "Master": {"allOf": [ref("MediaFile"), obj(["raw_url"], raw_url=STRING)]},
