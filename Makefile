@@ -12,7 +12,7 @@ VEXA_NODE := tests/vexa/node_modules/.package-lock.json
 # The benchmark's load generator.
 BENCH_PACKAGES := wrk
 
-.PHONY: install system-deps node-deps run test lint test-unit test-scale bench clean
+.PHONY: install system-deps node-deps run test lint test-unit test-scale test-faults bench clean
 
 install: $(STAMP)
 
@@ -65,6 +65,10 @@ test: lint $(VEXA_NODE)
 # Three replicas on a SeaweedFS cluster behind nginx, while replicas are killed and restarted.
 test-scale: install system-deps node-deps
 	LITE_SCALE_TESTS=1 $(BIN)/pytest -q -p no:cacheprovider tests/scale
+
+# Crashes, outages, a full disk and bursts against real servers; prints a table of figures.
+test-faults: install system-deps
+	LITE_FAULT_TESTS=1 $(BIN)/pytest -q -p no:cacheprovider -rA tests/faults
 
 bench: install
 	$(MAKE) system-deps EXTRA_PACKAGES="$(BENCH_PACKAGES)"

@@ -105,29 +105,55 @@ class GuardedBody:
     """A request body on its way to storage: size limit, sha256, optional declared digest.
 
     It raises inside the stream, so a backend's put discards the partial object (DESIGN §6).
+    `read_ahead` checks a small body whole before anything is created for it.
     """
 
     def __init__(self, body: AsyncIterable[bytes], limit: int, declared: str | None) -> None:
-        self._body = body
+        self._source = aiter(body)
         self._limit = limit
         self._declared = declared.lower() if declared else None
         self._digest = hashlib.sha256()
         self._kept: list[bytes] | None = []
+        self._ahead: list[bytes] = []
+        self._ended = False
         self.size = 0
         self.complete = False
 
+    async def read_ahead(self, limit: int = RETAIN_LIMIT) -> None:
+        """Read (and check) up to `limit` bytes now; raises as iterating would."""
+        while self.size <= limit:
+            try:
+                block = await anext(self._source)
+            except StopAsyncIteration:
+                self._ended = True
+                self._finish()
+                return
+            self._take(block)
+            self._ahead.append(block)
+
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for block in self._body:
-            self.size += len(block)
-            if self.size > self._limit:
-                raise PayloadTooLarge(f"chunk larger than {self._limit} bytes")
-            self._digest.update(block)
-            if self._kept is not None:
-                if self.size > RETAIN_LIMIT:
-                    self._kept = None
-                else:
-                    self._kept.append(block)
+        ahead, self._ahead = self._ahead, []
+        for block in ahead:
             yield block
+        if self._ended:
+            return
+        async for block in self._source:
+            self._take(block)
+            yield block
+        self._finish()
+
+    def _take(self, block: bytes) -> None:
+        self.size += len(block)
+        if self.size > self._limit:
+            raise PayloadTooLarge(f"chunk larger than {self._limit} bytes")
+        self._digest.update(block)
+        if self._kept is not None:
+            if self.size > RETAIN_LIMIT:
+                self._kept = None
+            else:
+                self._kept.append(block)
+
+    def _finish(self) -> None:
         if self._declared is not None and self._declared != self.sha256:
             raise ChecksumMismatch(
                 "X-Content-SHA256 does not match the body", computed_sha256=self.sha256

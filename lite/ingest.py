@@ -93,12 +93,16 @@ class IngestService:
 
     async def receive(self, who: Uploader, chunk: ChunkIn, source: str) -> dict[str, Any]:
         """Store one chunk durably, then finalize when it is the last one (or arrives late)."""
-        keys.check_token(chunk.media_type, "media_type")
         chunk = await _sniffed(chunk)
+        # Everything checkable is checked before a recording is created: a refused first chunk
+        # (bad seq, format, digest or size) leaves nothing behind.
+        keys.chunk_key(0, 0, chunk.session_uid, chunk.media_type, chunk.seq, chunk.ext)
+        body = GuardedBody(chunk.body, self.max_chunk_bytes, chunk.declared_sha256)
+        if who.recording_id is None and await self.catalog.session(chunk.session_uid) is None:
+            await body.read_ahead()
         index = await self.resolve_session(who, chunk.session_uid, source)
         user, rec = index.user_id, index.recording_id
         key = keys.chunk_key(user, rec, chunk.session_uid, chunk.media_type, chunk.seq, chunk.ext)
-        body = GuardedBody(chunk.body, self.max_chunk_bytes, chunk.declared_sha256)
         duplicate = await self._store(key, body)
         if not duplicate:
             await self._refuse_other_format(index, chunk, key)

@@ -147,7 +147,8 @@ class SeaweedServer:
             "admin.port",
             "admin.port.grpc",
         ]
-        self.ports = dict(zip(names, free_ports(len(names)), strict=True))
+        if not self.ports:  # a restart keeps its ports (and its data)
+            self.ports = dict(zip(names, free_ports(len(names)), strict=True))
         config = self.workdir / "s3.json"
         identity = {
             "name": "test",
@@ -198,6 +199,11 @@ class SeaweedServer:
                 os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(10)
             self.process = None
+
+    def restart(self) -> None:
+        """Kill (SIGKILL) and start again on the same ports and data directory."""
+        self.stop()
+        self.start()
 
     def pause(self) -> None:
         """Make S3 unreachable (SIGSTOP) without losing data: for outage tests."""

@@ -8,12 +8,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 
+import anyio
 import pytest
 
 from lite import keys
 from lite.catalog import Catalog
 from lite.chunks import ChunkObject, missing_count, missing_seqs
-from lite.errors import Conflict
+from lite.errors import ChecksumMismatch, Conflict, InvalidKey, PayloadTooLarge
 from lite.ingest import ChunkIn, IngestService, Uploader
 from lite.storage.base import ObjectInfo, Storage, iter_bytes, read_all
 from tests.conftest import BACKENDS
@@ -123,3 +124,56 @@ def test_missing_seqs_are_bounded(
     chunks = chunk_objects(present)
     assert missing_seqs(chunks, final) == missing
     assert missing_count(chunks, final) == count
+
+
+@pytest.mark.parametrize("refusal", ["digest", "seq", "size"])
+async def test_a_refused_first_chunk_creates_no_recording(store: Storage, refusal: str) -> None:
+    ingest, user, uid = service(store), new_user(), new_uid()
+    ingest.max_chunk_bytes = 4096
+    data = wav_chunks(1, seed=6)[0]
+    chunk = ChunkIn(
+        uid,
+        "audio",
+        keys.MAX_SEQ + 1 if refusal == "seq" else 0,
+        "wav",
+        iter_bytes(data + b"\0" * 5000 if refusal == "size" else data),
+        declared_sha256=sha(b"other") if refusal == "digest" else None,
+    )
+
+    with pytest.raises((ChecksumMismatch, InvalidKey, PayloadTooLarge)):
+        await ingest.receive(Uploader(user), chunk, source="test")
+
+    assert await ingest.catalog.session(uid) is None
+    assert await ingest.catalog.recording_ids(user) == []
+
+
+async def test_racing_finalizers_leave_the_stored_master_named(store: Storage) -> None:
+    """Two replicas each get the final chunk and a finalize call for the same sessions at once:
+    every manifest must name the master that is stored (else playback answers 503 for good)."""
+    a, b = service(store), service(store)
+    user = new_user()
+    uids = [new_uid() for _ in range(6)]
+    for n, uid in enumerate(uids):
+        for seq, data in enumerate(wav_chunks(3, seed=40 + 3 * n)):
+            await send(a, user, uid, seq, data)
+
+    async def finish(ingest: IngestService, uid: str) -> None:
+        index = await ingest.catalog.session(uid)
+        assert index is not None
+        final = ChunkIn(uid, "audio", 3, "wav", iter_bytes(b""), is_final=True)
+        await ingest.receive(Uploader(user), final, source="test")
+        await ingest.finalize(index)
+
+    async with anyio.create_task_group() as group:
+        for uid in uids:
+            for ingest in (a, b, a, b):
+                group.start_soon(finish, ingest, uid)
+
+    for uid in uids:
+        index = await a.catalog.session(uid)
+        assert index is not None
+        manifest, _ = await a.catalog.load(user, index.recording_id)
+        state = manifest.media["audio"]
+        master = keys.master_key(user, index.recording_id, uid, "audio", "wav")
+        assert manifest.status == "completed"
+        assert (await store.stat(master)).etag == state.master_etag

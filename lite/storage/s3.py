@@ -35,10 +35,10 @@ from lite.storage.base import (
 )
 from lite.storage.s3errors import translate
 from lite.storage.s3parts import PART_SIZE, fill, first_error
+from lite.storage.s3pool import CallSlots
 from lite.storage.s3reader import S3Reader, total_size
 
 CALL_DEADLINE = 10.0
-QUEUE_DEADLINE = 10.0  # waiting for a free connection, counted apart from the call's deadline
 CALL_SHARE = 0.5
 PARALLEL_PARTS = 4  # parts in flight per upload: 4 x 8 MiB of memory at most
 
@@ -77,7 +77,7 @@ class S3Storage:
         self._stack = contextlib.AsyncExitStack()
         self._client: Any = None
         self._signer: Any = None
-        self._slots = anyio.Semaphore(max(1, int(options.max_pool_connections * CALL_SHARE)))
+        self._slots = CallSlots(int(options.max_pool_connections * CALL_SHARE))
 
     def _config(self) -> AioConfig:
         o = self.options
@@ -121,7 +121,7 @@ class S3Storage:
         # allowing a body at least 1 MiB/s.
         body = params.get("Body")
         deadline = CALL_DEADLINE + (len(body) / 2**20 if isinstance(body, bytes) else 0)
-        async with self._slot():
+        async with self._slots.slot():
             try:
                 with anyio.fail_after(deadline):
                     return await getattr(self._client, op)(Bucket=self.bucket, **params)
@@ -131,20 +131,6 @@ class S3Storage:
                 raise Unavailable(
                     f"object storage did not answer within {deadline:.0f} s"
                 ) from None
-
-    @contextlib.asynccontextmanager
-    async def _slot(self) -> AsyncIterator[None]:
-        """A share of the connection pool, waited for apart from the call's deadline: a burst
-        queues here instead of timing out inside botocore while waiting for a connection."""
-        try:
-            with anyio.fail_after(QUEUE_DEADLINE):
-                await self._slots.acquire()
-        except TimeoutError:
-            raise Unavailable("object storage is busy; no free connection") from None
-        try:
-            yield
-        finally:
-            self._slots.release()
 
     # --- writes ---------------------------------------------------------------------------------
 
@@ -263,7 +249,7 @@ class S3Storage:
         if start or end is not None:
             params["Range"] = f"bytes={start}-{'' if end is None else end}"
         try:
-            async with self._slot():
+            async with self._slots.slot():
                 with anyio.fail_after(CALL_DEADLINE):
                     got = await self._client.get_object(Bucket=self.bucket, **params)
         except TimeoutError:
@@ -290,7 +276,7 @@ class S3Storage:
         pages = aiter(paginator.paginate(Bucket=self.bucket, Prefix=prefix, **extra))
         while True:
             try:
-                async with self._slot():
+                async with self._slots.slot():
                     with anyio.fail_after(CALL_DEADLINE):
                         page = await anext(pages)
             except StopAsyncIteration:

@@ -1,0 +1,96 @@
+"""kill -9 storms: the app is killed again and again while sessions send their first chunks,
+their middle chunks and their final chunks (which finalize). Every acknowledged chunk must be
+stored with its bytes, each session must end as one recording with a right master, and after
+the reconciler's first pass no ghost, marker or temp file may be left."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import anyio
+import anyio.to_thread
+import pytest
+
+from tests.faults.conftest import Figures
+from tests.faults.kit import Restartable, Session, Tally, client, send_session, settle
+from tests.ingestkit import app_env, new_uid, new_user, store_env, wav_chunks
+
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(900)]
+
+SESSIONS = 100
+CHUNKS = 30  # 3,000 chunks
+KILLS = 10
+USERS = 5
+START_SPREAD = 0.3  # seconds between session starts: new sessions keep arriving during kills
+SECONDS = 900
+
+
+@pytest.fixture(params=["local", "seaweedfs"])
+def env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, str]]:
+    with store_env(request.param, tmp_path, request) as base:
+        # A kill -9 loses no page cache: fsync guards against power loss, not this.
+        yield app_env(base, LOCAL_STORAGE_FSYNC="false")
+
+
+async def test_kill_storm(env: dict[str, str], tmp_path: Path, figures: Figures) -> None:
+    rng = random.Random(10)
+    users = [new_user() for _ in range(USERS)]
+    sessions = [
+        Session(new_uid(), users[i % USERS], wav_chunks(CHUNKS, seconds=0.02, seed=i * CHUNKS))
+        for i in range(SESSIONS)
+    ]
+    app = Restartable(env, tmp_path)
+    app.start()
+    tally, at_kills = Tally(), Counter[str]()
+    deadline = time.monotonic() + SECONDS
+    bots_done = anyio.Event()
+    try:
+        async with client(app.url, connections=SESSIONS) as http, anyio.create_task_group() as tg:
+
+            async def bots() -> None:
+                async with anyio.create_task_group() as inner:
+                    for session in sessions:
+                        inner.start_soon(send_session, http, session, tally, deadline, 0.05)
+                        await anyio.sleep(START_SPREAD)
+                bots_done.set()
+
+            tg.start_soon(bots)
+            kills = 0
+            while kills < KILLS and not bots_done.is_set():
+                await anyio.sleep(rng.uniform(0.8, 2.0))
+                at_kills.update(+tally.in_flight)
+                app.kill()
+                kills += 1
+                await anyio.to_thread.run_sync(app.start)
+            await bots_done.wait()
+        # One more crash, then a start whose reconciler runs its first pass (with the sweep).
+        app.kill()
+        app.start(LITE_RECONCILE_INTERVAL_SECONDS="1", LITE_SESSION_IDLE_SECONDS="1")
+        found = await settle(env, sessions, within=30)
+    finally:
+        app.stop()
+
+    figures.record(
+        f"kill-9 storm [{env['STORAGE_BACKEND']}]",
+        kills=kills,
+        chunks=found.acked,
+        in_flight_at_kills=dict(at_kills),
+        missing=found.missing,
+        different=found.different,
+        sessions_not_one_recording=found.split,
+        ghosts=found.ghosts,
+        masters_wrong=found.masters_wrong,
+        markers=found.markers,
+        temp_files=found.leftovers,
+        other_5xx=tally.server_errors,
+    )
+    assert kills >= 10
+    assert found.acked == SESSIONS * CHUNKS
+    assert at_kills["first"] and at_kills["upload"] and at_kills["final"], at_kills
+    assert (found.missing, found.different, found.split, found.ghosts) == (0, 0, 0, 0)
+    assert (found.masters_wrong, found.markers, found.leftovers) == (0, 0, 0)
+    assert tally.server_errors == 0, tally.statuses

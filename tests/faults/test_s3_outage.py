@@ -1,0 +1,133 @@
+"""S3 outages during ingest: SeaweedFS stopped (SIGSTOP) for 20 s, and SeaweedFS killed and
+started again. Bots are answered 503 with Retry-After within the deadline and keep retrying;
+afterwards every acknowledged chunk's stored bytes are compared with what was sent."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+
+import anyio
+import anyio.to_thread
+import pytest
+
+from lite.storage import s3
+from tests.conftest import s3_env
+from tests.faults.conftest import Figures
+from tests.faults.kit import Audit, Restartable, Session, Tally, audit, client, send_session
+from tests.ingestkit import app_env, new_uid, new_user, wav_chunks
+from tests.servers import SeaweedServer, drop_bucket, make_bucket
+
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(900)]
+
+SESSIONS = 20
+CHUNKS = 30
+OUTAGE_SECONDS = 20
+# The longest a request may wait for a 503: a free connection, then the call itself.
+REFUSAL_DEADLINE = s3.QUEUE_DEADLINE + s3.CALL_DEADLINE + 2
+
+
+@pytest.fixture(scope="module")
+def own_seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedServer]:
+    """A SeaweedFS of these tests alone: they stop and kill it."""
+    server = SeaweedServer(tmp_path_factory.mktemp("seaweed-outage")).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def env(own_seaweed: SeaweedServer) -> Iterator[dict[str, str]]:
+    bucket = make_bucket(own_seaweed.endpoint)
+    try:
+        yield app_env(s3_env(own_seaweed.endpoint, bucket))
+    finally:
+        drop_bucket(own_seaweed.endpoint, bucket)
+
+
+def new_sessions(seed: int) -> list[Session]:
+    user = new_user()
+    return [
+        Session(new_uid(), user, wav_chunks(CHUNKS, seconds=0.02, seed=seed + i * CHUNKS))
+        for i in range(SESSIONS)
+    ]
+
+
+async def ingest_through(
+    env: dict[str, str], tmp_path: Path, fault: Callable[[], Awaitable[None]], seed: int
+) -> tuple[Tally, Audit]:
+    """Run the bots; `fault` (async, no arguments) runs 1.5 s after they start."""
+    sessions = new_sessions(seed)
+    app = Restartable(env, tmp_path)
+    app.start()
+    tally = Tally()
+    try:
+        async with client(app.url) as http, anyio.create_task_group() as group:
+            deadline = time.monotonic() + 180
+            for session in sessions:
+                group.start_soon(send_session, http, session, tally, deadline, 0.1)
+            await anyio.sleep(1.5)
+            await fault()
+        found = await audit(env, sessions)
+    finally:
+        app.stop()
+    return tally, found
+
+
+async def test_s3_stopped_for_20_seconds(
+    env: dict[str, str], own_seaweed: SeaweedServer, tmp_path: Path, figures: Figures
+) -> None:
+    async def outage() -> None:
+        own_seaweed.pause()
+        try:
+            await anyio.sleep(OUTAGE_SECONDS)
+        finally:
+            own_seaweed.resume()
+
+    tally, found = await ingest_through(env, tmp_path, outage, seed=100)
+
+    figures.record(
+        "S3 stopped 20 s (SIGSTOP)",
+        chunks=found.acked,
+        answered_503=tally.statuses[503],
+        without_retry_after=tally.unavailable_without_retry_after,
+        slowest_503_s=tally.slowest_refusal,
+        missing=found.missing,
+        different=found.different,
+        masters_wrong=found.masters_wrong,
+        other_5xx=tally.server_errors,
+    )
+    assert tally.statuses[503] > 0, "the outage was not noticed"
+    assert tally.unavailable_without_retry_after == 0
+    assert tally.slowest_refusal < REFUSAL_DEADLINE
+    assert found.acked == SESSIONS * CHUNKS
+    assert (found.missing, found.different, found.split, found.masters_wrong) == (0, 0, 0, 0)
+    assert tally.server_errors == 0, tally.statuses
+
+
+async def test_s3_killed_and_restarted(
+    env: dict[str, str], own_seaweed: SeaweedServer, tmp_path: Path, figures: Figures
+) -> None:
+    async def crash() -> None:
+        await anyio.to_thread.run_sync(own_seaweed.restart)
+
+    tally, found = await ingest_through(env, tmp_path, crash, seed=5000)
+
+    figures.record(
+        "S3 killed -9 and restarted",
+        chunks=found.acked,
+        answered_503=tally.statuses[503],
+        without_retry_after=tally.unavailable_without_retry_after,
+        slowest_503_s=tally.slowest_refusal,
+        missing=found.missing,
+        different=found.different,
+        masters_wrong=found.masters_wrong,
+        other_5xx=tally.server_errors,
+    )
+    assert tally.unavailable_without_retry_after == 0
+    assert tally.slowest_refusal < REFUSAL_DEADLINE
+    assert found.acked == SESSIONS * CHUNKS
+    assert (found.missing, found.different, found.split, found.masters_wrong) == (0, 0, 0, 0)
+    assert tally.server_errors == 0, tally.statuses
