@@ -15,6 +15,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from lite.backend_choice import resolve_backend
 from lite.errors import ConfigError
@@ -391,6 +392,8 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             "comma-separated IP addresses or CIDR networks (e.g. 10.0.0.0/8,127.0.0.1)"
         ) from None
     _check_webhook(values["lite_webhook_url"], values["lite_webhook_secret"])
+    if not values["lite_webhook_allow_private"]:
+        _refuse_private_literal(values["lite_webhook_url"])
     return Settings(**values)
 
 
@@ -410,6 +413,23 @@ def _check_webhook(url: str, secret: str) -> None:
     if not secret.startswith("whsec_") or len(key) < 16:
         raise ConfigError(
             "LITE_WEBHOOK_SECRET=<hidden> is not allowed: use whsec_ and at least 16 base64 bytes"
+        )
+
+
+def _refuse_private_literal(url: str) -> None:
+    """A webhook URL naming a private or loopback address outright is refused at start; host
+    names are resolved and checked at each delivery."""
+    host = urlsplit(url).hostname or ""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        private = host == "localhost" or host.endswith(".localhost")
+    else:
+        private = not address.is_global or address.is_multicast
+    if private:
+        raise ConfigError(
+            f"LITE_WEBHOOK_URL={url!r} is not allowed: it names a private or loopback address "
+            "(set LITE_WEBHOOK_ALLOW_PRIVATE=true to allow it)"
         )
 
 

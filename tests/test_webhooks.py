@@ -69,6 +69,26 @@ def test_webhook_url_needs_a_secret() -> None:
     assert settings.lite_webhook_url == "https://example.com/h"
 
 
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/h", "http://localhost/h", "http://[::1]/h"])
+def test_a_loopback_webhook_url_is_refused_at_start(url: str) -> None:
+    env = {"LITE_WEBHOOK_URL": url, "LITE_WEBHOOK_SECRET": SECRET}
+    with pytest.raises(ConfigError, match="LITE_WEBHOOK_ALLOW_PRIVATE"):
+        load_settings(env)
+    assert load_settings({**env, "LITE_WEBHOOK_ALLOW_PRIVATE": "true"}).lite_webhook_url == url
+
+
+async def test_a_refused_target_is_counted_and_never_contacted(store: Storage) -> None:
+    with receiver_server([200]) as (receiver, _):
+        # The host name resolves to loopback: refused at delivery, not only at start.
+        url = receiver.url.replace("127.0.0.1", "localhost")
+        replica = Replica(store, delivery=config(url, allow_private=False))
+        await replica.record(new_user())
+        await replica.dispatcher.run_once()
+        await replica.dispatcher.aclose()
+    assert receiver.attempts == []
+    assert replica.dispatcher.outcomes.labels("refused")._value.get() == 1
+
+
 @pytest.mark.parametrize(
     "url",
     [
