@@ -101,6 +101,8 @@ class Dispatcher:
                 continue  # delivered or claimed by another replica meanwhile
             except LiteError as exc:
                 log.warning("webhook entry %s: %s", info.key, exc.message)
+            except (ValueError, KeyError, TypeError):
+                log.exception("webhook entry %s is malformed: skipped", info.key)
         return soonest - time.time()
 
     async def _handle(self, key: str) -> float:
@@ -238,8 +240,8 @@ class Dispatcher:
             woken = wakeup.arm()
             try:
                 wait = await self.run_once()
-            except LiteError as exc:
-                log.warning("webhook pass failed: %s", exc.message)
+            except Exception:  # one bad pass must not end delivery; the next one retries
+                log.exception("webhook pass failed")
                 wait = poll_seconds
             with anyio.move_on_after(max(0.05, min(wait, poll_seconds))):
                 await woken.wait()

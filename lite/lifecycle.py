@@ -69,6 +69,8 @@ class Lifecycle:
                     await self._one(int(user), recording_id, moment, report)
                 except LiteError as exc:
                     log.warning("lifecycle of recording %s: %s", recording_id, exc.message)
+                except (ValueError, KeyError, TypeError):
+                    log.exception("lifecycle of recording %s failed: skipped", recording_id)
         return report
 
     async def _one(self, user: int, recording_id: int, now: datetime, report: PassReport) -> None:
@@ -119,8 +121,8 @@ class Lifecycle:
             await anyio.sleep(interval)
             try:
                 report = await self.run_once()
-            except LiteError as exc:
-                log.warning("lifecycle pass failed: %s", exc.message)
+            except Exception:  # one bad pass must not end retention; the next one retries
+                log.exception("lifecycle pass failed")
                 continue
             if report.expired or report.chunks_removed:
                 log.info(

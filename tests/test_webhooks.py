@@ -19,7 +19,7 @@ from lite.errors import ConfigError
 from lite.manifest import Manifest
 from lite.outbox import DEAD_LETTER_PREFIX, OUTBOX_PREFIX, entry_key, new_entry
 from lite.settings import load_settings
-from lite.storage.base import Storage
+from lite.storage.base import Storage, iter_bytes
 from tests.ingestkit import new_user, opened_storage
 from tests.lifecyclekit import SECRET, Replica, config, receiver_server
 
@@ -256,3 +256,13 @@ def test_change_events() -> None:
     assert events.transition(before, failed) == events.FAILED_EVENT
     assert events.change_event_id("a", after) == events.change_event_id("a", after)
     assert events.gone_event_id("x", 1) != events.gone_event_id("x", 2)
+
+
+async def test_a_malformed_outbox_entry_is_skipped(store: Storage) -> None:
+    with receiver_server([200]) as (receiver, _):
+        replica = Replica(store, delivery=config(receiver.url))
+        await store.put(OUTBOX_PREFIX + "garbage.json", iter_bytes(b"{not json"))
+        await replica.record(new_user())
+        await deliver_until(replica, lambda: len(receiver.accepted()) == 1)
+        await replica.dispatcher.aclose()
+    assert [e["type"] for e in receiver.events()] == ["recording.completed"]
