@@ -8,6 +8,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -20,7 +21,7 @@ from lite.manifest import Manifest
 from lite.outbox import DEAD_LETTER_PREFIX, OUTBOX_PREFIX, entry_key, new_entry
 from lite.settings import load_settings
 from lite.storage.base import Storage, iter_bytes
-from tests.ingestkit import new_user, opened_storage
+from tests.ingestkit import new_user, opened_storage, wav_chunks
 from tests.lifecyclekit import SECRET, Replica, config, receiver_server
 
 pytestmark = pytest.mark.anyio
@@ -266,3 +267,20 @@ async def test_a_malformed_outbox_entry_is_skipped(store: Storage) -> None:
         await deliver_until(replica, lambda: len(receiver.accepted()) == 1)
         await replica.dispatcher.aclose()
     assert [e["type"] for e in receiver.events()] == ["recording.completed"]
+
+
+async def test_a_failed_recording_sends_recording_failed(store: Storage) -> None:
+    with receiver_server([200]) as (receiver, _):
+        replica = Replica(store, delivery=config(receiver.url))
+        mismatched = wav_chunks(1, rate=16000) + wav_chunks(1, rate=8000, seed=5)
+        index = await replica.record(new_user(), mismatched)
+        await deliver_until(replica, lambda: len(receiver.accepted()) == 1)
+        await replica.dispatcher.aclose()
+    [event] = verified_events(receiver)
+    assert event["type"] == "recording.failed"
+    assert event["data"]["id"] == index.recording_id
+    assert "cannot be joined" in event["data"]["error_message"]
+
+
+def verified_events(receiver: Any) -> list[dict[str, Any]]:
+    return [Webhook(SECRET).verify(a["body"], a["headers"]) for a in receiver.accepted()]
