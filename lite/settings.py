@@ -173,7 +173,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "LITE_LIFECYCLE_INTERVAL_SECONDS",
-        "300",
+        "3600",
         "How often the retention and compaction pass runs; 0 disables it",
         "int",
         minimum=0,
