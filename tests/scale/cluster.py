@@ -21,8 +21,10 @@ from tests.nginxkit import NginxProxy
 from tests.servers import S3_USER, AppServer, can_write, free_ports, make_bucket, weed_binary
 
 LOOPBACK = ["-ip=127.0.0.1", "-ip.bind=127.0.0.1"]
-# Short enough for a test to see the reconciler act, longer than any stall of the load phase.
-IDLE_SECONDS = 10
+# Short enough for a test to see the reconciler act, longer than any gap between two chunks of
+# a live session during the load: with other suites on this 2-core machine single acks took up
+# to 10-40 s, and a session that looks idle is finalized early (and again by its final chunk).
+IDLE_SECONDS = 30
 # Every replica scans all open sessions each turn (a few S3 calls per session): not too often.
 RECONCILE_SECONDS = 5
 
