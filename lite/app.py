@@ -18,7 +18,7 @@ from lite.catalog import Catalog
 from lite.compaction import Compactor
 from lite.dispatcher import DeliveryConfig, Dispatcher
 from lite.endpoints import Endpoints
-from lite.http import admin, console, lifecycle, playback, recorders, recordings, system
+from lite.http import admin, console, lifecycle, peaks, playback, recorders, recordings, system
 from lite.http.access import AccessLog
 from lite.http.errors import HANDLERS
 from lite.http.proxy import TrustedProxies
@@ -34,6 +34,7 @@ from lite.settings import Settings
 from lite.signing import SigningSecret
 from lite.storage.base import Storage
 from lite.storage.factory import open_storage
+from lite.waveforms import Waveforms
 
 log = logging.getLogger("lite")
 
@@ -53,6 +54,7 @@ class Services:
     endpoints: Endpoints
     lifecycle: Lifecycle
     dispatcher: Dispatcher
+    waveforms: Waveforms | None = None
 
 
 def delivery_config(settings: Settings) -> DeliveryConfig:
@@ -82,6 +84,9 @@ async def build_services(settings: Settings, metrics: Metrics) -> Services:
     )
     endpoints = Endpoints(storage, settings.lite_webhook_allow_private)
     registry = metrics.registry
+    recordings = Recordings(storage, catalog, policy, outbox)
+    waveforms = Waveforms(storage, recordings)
+    ingest.on_master = waveforms.schedule
     return Services(
         settings=settings,
         storage=storage,
@@ -90,7 +95,7 @@ async def build_services(settings: Settings, metrics: Metrics) -> Services:
         metrics=metrics,
         catalog=catalog,
         ingest=ingest,
-        recordings=Recordings(storage, catalog, policy, outbox),
+        recordings=recordings,
         reconciler=Reconciler(catalog, ingest, settings.lite_session_idle_seconds),
         outbox=outbox,
         endpoints=endpoints,
@@ -98,6 +103,7 @@ async def build_services(settings: Settings, metrics: Metrics) -> Services:
         dispatcher=Dispatcher(
             storage, catalog, endpoints, delivery_config(settings), owner, registry
         ),
+        waveforms=waveforms,
     )
 
 
@@ -187,6 +193,7 @@ def create_app(settings: Settings) -> Starlette:
             *lifecycle.routes,
             *recorders.routes,
             *playback.routes,
+            *peaks.routes,
             *console.routes(settings),
         ],
         lifespan=lifespan,

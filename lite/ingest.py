@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,6 +75,7 @@ class IngestService:
         self.catalog = catalog
         self.max_chunk_bytes = max_chunk_bytes
         self.wav_gap_fill = True  # LITE_WAV_GAP_FILL: a missing WAV seq becomes silence
+        self.on_master: Callable[[Manifest, MediaState], None] | None = None  # must not block
 
     async def resolve_session(self, who: Uploader, session_uid: str, source: str) -> SessionIndex:
         keys.check_token(session_uid, "session_uid")
@@ -260,6 +261,8 @@ class IngestService:
             updated = await self.catalog.update(user, rec, _apply(kind, result, mark, present))
             state = updated.media[kind]
             if state.fingerprint == mark and await self._master_intact(index, state):
+                if self.on_master is not None:
+                    self.on_master(updated, state)  # e.g. waveform peaks, in the background
                 return updated
             # Chunks changed while we built, or a racing finalizer wrote the master after our
             # manifest named its own: build again, so the manifest names the stored master.

@@ -100,3 +100,8 @@ def api_key_record_key(key_sha256: str) -> str:
     if not _HEX64.fullmatch(key_sha256):
         raise InvalidKey("api key hash must be 64 lowercase hex digits")
     return API_KEYS_PREFIX + key_sha256 + ".json"
+
+
+def peaks_key(user_id: int, recording_id: int, session_uid: str, media_type: str, ext: str) -> str:
+    """Waveform peaks beside their master: `<master key>.peaks.json`."""
+    return master_key(user_id, recording_id, session_uid, media_type, ext) + ".peaks.json"

@@ -171,6 +171,28 @@ PATHS: dict[str, dict[str, Any]] = {
         ),
     },
     "/recordings/{recording_id}/media/{media_id}/raw": {"get": RAW, "head": RAW},
+    "/recordings/{recording_id}/media/{media_id}/peaks": {
+        "get": op(
+            "Waveform peaks of the finished media file (audiowaveform JSON version 2, 8 bits)",
+            "playback",
+            [{"ApiKey": []}, {"SignedUrl": []}],
+            {
+                "200": {
+                    "description": "version, channels, sample_rate, samples_per_pixel, bits, "
+                    "length, data (min, max per pixel), the format peaks.js reads",
+                    "content": json_content({"type": "object"}),
+                },
+                "304": {"description": "not modified"},
+            },
+            params=[
+                RECORDING_ID,
+                MEDIA_ID,
+                *SIGNED_QUERY[:3],
+                header("If-None-Match", {"type": "string"}),
+            ],
+            description="Made once after finalize, in the background; same auth as /raw.",
+        ),
+    },
     "/internal/recordings/upload": {
         "post": op(
             "Ingest one chunk, wire-compatible with Vexa's recording bot",
