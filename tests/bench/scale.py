@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.bench.tools import KIB, Options, Row, log, random_bytes
+from tests.bench.tools import KIB, Options, Row, log, wav_chunk
 from tests.ingestkit import VexaBot
 from tests.nginxkit import NginxProxy
 from tests.scale.cluster import WeedCluster, replica_env
@@ -60,7 +60,7 @@ def _run(url: str, tag: str, body: bytes) -> tuple[float, float]:
 
 
 def run(work: Path, opts: Options) -> list[Row]:
-    body = random_bytes(CHUNK_BYTES, 15)
+    body = wav_chunk(CHUNK_BYTES - 44, 15)  # a whole WAV file per chunk, as Vexa's bot sends
     cluster = WeedCluster(work / "weed")
     replicas: list[AppServer] = []
     proxies: dict[int, NginxProxy] = {}
