@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lite.settings import SETTINGS
-from tests.bench import ingest, playback, scale
+from tests.bench import ingest, media, playback, scale
 from tests.bench.tools import Options, Row, log, table
 
 SECTIONS: dict[str, Callable[[Path, Options], list[Row]]] = {
@@ -26,6 +26,7 @@ SECTIONS: dict[str, Callable[[Path, Options], list[Row]]] = {
     "s3": playback.run_s3,
     "ingest": ingest.run,
     "scale": scale.run,
+    "media": media.run,
 }
 
 
