@@ -95,6 +95,9 @@ def test_pods_run_as_the_image_user_with_probes(overlay: str) -> None:
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    # Removed from the Service before SIGTERM, and killed only after the app's drain.
+    assert container["lifecycle"]["preStop"]["exec"]["command"] == ["sleep", "5"]
+    assert _pod(docs)["spec"]["terminationGracePeriodSeconds"] > 5 + 8
     assert {"configMapRef": {"name": "vexa-lite-config"}} in container["envFrom"]
     assert {"secretRef": {"name": "vexa-lite-secrets"}} in container["envFrom"]
     port = int(docs[("ConfigMap", "vexa-lite-config")]["data"]["PORT"])
