@@ -155,3 +155,26 @@ async def test_after_a_lost_webm_chunk_later_blocks_keep_their_time(
     master = tmp_path / "gap.webm"
     master.write_bytes(data)
     assert_seekable(master, three_minutes.truth, reported, max_gap=5.0 + 15.0)  # the hole
+
+
+async def test_unknown_size_clusters_like_chrome_writes_them(
+    tmp_path: Path, three_minutes: Recording
+) -> None:
+    """Chrome's MediaRecorder leaves every Cluster's size unknown and its timeslice cuts bytes
+    anywhere: the master still gets known sizes, the same Cluster bodies and the same audio."""
+    original = webmkit.with_unknown_size_clusters(b"".join(three_minutes.chunks))
+    assert b"\x1f\x43\xb6\x75\x01\xff\xff\xff\xff\xff\xff\xff" in original
+    cuts = [round(i * len(original) / 12) for i in range(13)]  # arbitrary byte offsets
+    chrome = Recording(
+        three_minutes.path, [original[a:b] for a, b in itertools.pairwise(cuts)], 0.0
+    )
+    store = LocalStorage(str(tmp_path / "store"), fsync=False)
+
+    data, reported = await build(store, chrome)
+
+    master, plain = tmp_path / "chrome.webm", tmp_path / "plain.webm"
+    master.write_bytes(data)
+    plain.write_bytes(original)
+    assert_seekable(master, three_minutes.truth, reported)
+    assert webmkit.cluster_bodies(data) == webmkit.cluster_bodies(b"".join(three_minutes.chunks))
+    assert webmkit.decoded_pcm_digest(master) == webmkit.decoded_pcm_digest(plain)

@@ -160,3 +160,16 @@ def decoded_pcm_digest(path: Path) -> str:
     assert FFMPEG is not None
     pcm = _run(FFMPEG, "-v", "error", "-i", str(path), "-map", "0:a", "-f", "s16le", "-")
     return hashlib.sha256(pcm).hexdigest()
+
+
+def with_unknown_size_clusters(data: bytes) -> bytes:
+    """The same WebM with every Cluster's size written as "unknown", as Chrome's MediaRecorder
+    writes them (a Cluster then ends where the next top-level element starts)."""
+    clusters = _clusters(data)
+    out, previous = bytearray(), 0
+    for pos, body, _ in clusters:
+        out += data[previous:pos]
+        out += CLUSTER + b"\x01\xff\xff\xff\xff\xff\xff\xff" + body
+        previous = data.index(body, pos) + len(body)
+    out += data[previous:]
+    return bytes(out)
