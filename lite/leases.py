@@ -83,3 +83,20 @@ class Leases:
             owner = None
         if owner == self.owner:
             await self.storage.delete(lease.key)
+
+    async def sweep(self, prefix: str, grace: float) -> int:
+        """Remove leases under `prefix` that ran out more than `grace` seconds ago (left by a
+        holder that crashed after finishing its work, so nobody would take them again)."""
+        removed = 0
+        async for info in self.storage.list(LEASES_PREFIX + prefix):
+            try:
+                held = json.loads((await read_versioned(self.storage, info.key))[0])
+                stale = float(held.get("until", 0)) + grace < time.time()
+            except NotFound:
+                continue
+            except (ValueError, TypeError, AttributeError):
+                stale = True
+            if stale:
+                await self.storage.delete(info.key)
+                removed += 1
+        return removed

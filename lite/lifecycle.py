@@ -71,6 +71,7 @@ class Lifecycle:
                     log.warning("lifecycle of recording %s: %s", recording_id, exc.message)
                 except (ValueError, KeyError, TypeError):
                     log.exception("lifecycle of recording %s failed: skipped", recording_id)
+        await self.leases.sweep("expire-", EXPIRY_LEASE_SECONDS)
         return report
 
     async def _one(self, user: int, recording_id: int, now: datetime, report: PassReport) -> None:

@@ -13,6 +13,7 @@ import pytest
 from lite import keys
 from lite.catalog import OPEN_PREFIX
 from lite.errors import BadRequest
+from lite.leases import LEASES_PREFIX, Leases
 from lite.manifest import Manifest
 from lite.outbox import OUTBOX_PREFIX
 from lite.retention import RetentionPolicy, retention_change
@@ -162,7 +163,23 @@ async def test_two_replicas_delete_each_recording_once(store: Storage, view: Sto
     deleted = [rec for report in reports for rec in report.expired]
     assert sorted(deleted) == sorted(i.recording_id for i in made)  # each once, by one of them
     assert await view.keys(keys.user_prefix(user)) == []
+    assert [k for k in await view.keys(LEASES_PREFIX) if f"-{user}-" in k] == []
     expired_events = [
         k for k in await view.keys(OUTBOX_PREFIX) if b"recording.expired" in await view.read(k)
     ]
     assert len([k for k in expired_events if str(user).encode() in await view.read(k)]) == 4
+
+
+@pytest.mark.anyio
+async def test_leases_left_by_a_crash_are_swept(store: Storage, view: StoreView) -> None:
+    crashed = Leases(store, "crashed")
+    assert await crashed.acquire("expire-sweep-test", 1.0) is not None
+    assert await Leases(store, "other").acquire("expire-sweep-test", 60) is None  # still held
+    await anyio.sleep(1.1)
+    assert await Leases(store, "other").acquire("expire-sweep-test", 60) is not None  # ran out
+    await Leases(store, "third").sweep("expire-sweep", 0)  # still held by "other": kept
+    assert await view.keys(LEASES_PREFIX + "expire-sweep-test")
+    await crashed.acquire("expire-sweep-old", 0.01)
+    await anyio.sleep(0.05)
+    assert await Leases(store, "third").sweep("expire-sweep", 0) == 1
+    assert await view.keys(LEASES_PREFIX + "expire-sweep-old") == []
