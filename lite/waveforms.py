@@ -41,7 +41,10 @@ class Waveforms:
 
     async def get(self, user_id: int, recording_id: int, media_id: int) -> bytes:
         """The peaks JSON of a finished media file (made now if the background has not yet)."""
-        manifest, state = await self.recordings.media_state(user_id, recording_id, media_id)
+        # Fresh: a cached manifest could name a master that a late chunk has since replaced.
+        manifest, state = await self.recordings.media_state(
+            user_id, recording_id, media_id, fresh=True
+        )
         if state.status != COMPLETED or not state.format:
             raise MediaUnplayable("peaks are made once the media file is finalized")
         key = _key(manifest, state)

@@ -4,6 +4,7 @@ server on local storage."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from collections.abc import Iterator
@@ -105,3 +106,32 @@ def test_peaks_match_numpy_of_the_decoded_master(
     assert again.status_code == 304 and again.headers["etag"] == etag
     assert "private, max-age=" in answer.headers["cache-control"]
     assert site.http.get(path).status_code == 401
+
+
+@pytest.mark.anyio
+async def test_a_rebuilt_master_gets_new_peaks(tmp_path: Path) -> None:
+    """Seq 2 arrives after finalize: its silence is replaced, and so are the peaks."""
+    from lite.storage.local import LocalStorage
+    from lite.waveforms import Waveforms
+    from tests.test_ingest import Service
+    from tests.test_wav_gaps import frames, wav_from_pcm
+
+    service = Service(LocalStorage(str(tmp_path / "store"), fsync=False))
+    waveforms = Waveforms(service.storage, service.recordings)
+    service.ingest.on_master = waveforms.schedule
+    chunks = [wav_from_pcm(frames(seq)[: 8000 * 2], 8000, 1, 2) for seq in range(4)]
+    for seq in (0, 1, 3):
+        await service.send("re", seq, chunks[seq], final=seq == 3)
+    index = await service.index("re")
+    await service.ingest.finalize(index)
+    audio = await service.audio("re")
+    first = json.loads(await waveforms.get(service.user, index.recording_id, audio["id"]))
+    hole = first["data"][2 * 70 : 2 * 71]  # pixel 70 lies inside seq 2 (frames 16000-24000)
+    assert hole == [0, 0]
+
+    await service.send("re", 2, chunks[2])
+
+    again = json.loads(await waveforms.get(service.user, index.recording_id, audio["id"]))
+    master = await service.master("re")
+    assert again["data"] == numpy_peaks(decoded(master, 1), 256)
+    assert again["data"][2 * 70 : 2 * 71] != [0, 0]
