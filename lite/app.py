@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import anyio
 import anyio.abc
@@ -13,7 +14,9 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
+from lite import observe
 from lite.apikeys import ApiKeyStore
+from lite.background import Background
 from lite.catalog import Catalog
 from lite.compaction import Compactor
 from lite.dispatcher import DeliveryConfig, Dispatcher
@@ -34,6 +37,7 @@ from lite.settings import Settings
 from lite.signing import SigningSecret
 from lite.storage.base import Storage
 from lite.storage.factory import open_storage
+from lite.storage.measured import MeasuredStorage
 from lite.waveforms import Waveforms
 
 log = logging.getLogger("lite")
@@ -55,6 +59,7 @@ class Services:
     lifecycle: Lifecycle
     dispatcher: Dispatcher
     waveforms: Waveforms | None = None
+    background: Background = field(default_factory=Background)
 
 
 def delivery_config(settings: Settings) -> DeliveryConfig:
@@ -70,7 +75,7 @@ def delivery_config(settings: Settings) -> DeliveryConfig:
 
 
 async def build_services(settings: Settings, metrics: Metrics) -> Services:
-    storage = await open_storage(settings)
+    storage = MeasuredStorage(await open_storage(settings), metrics.storage_call)
     policy = RetentionPolicy(settings.lite_retention_days)
     outbox = None  # no delivery (LITE_WEBHOOK_POLL_MS=0): record no events either
     if settings.lite_webhook_poll_ms:
@@ -87,6 +92,8 @@ async def build_services(settings: Settings, metrics: Metrics) -> Services:
     recordings = Recordings(storage, catalog, policy, outbox)
     waveforms = Waveforms(storage, recordings)
     ingest.on_master = waveforms.schedule
+    reconciler = Reconciler(catalog, ingest, settings.lite_session_idle_seconds)
+    observe.connect(metrics, ingest, reconciler, catalog)
     return Services(
         settings=settings,
         storage=storage,
@@ -96,7 +103,7 @@ async def build_services(settings: Settings, metrics: Metrics) -> Services:
         catalog=catalog,
         ingest=ingest,
         recordings=recordings,
-        reconciler=Reconciler(catalog, ingest, settings.lite_session_idle_seconds),
+        reconciler=reconciler,
         outbox=outbox,
         endpoints=endpoints,
         lifecycle=Lifecycle(catalog, policy, compactor, Leases(storage, owner), outbox, registry),
@@ -108,14 +115,22 @@ async def build_services(settings: Settings, metrics: Metrics) -> Services:
 
 
 def start_background(found: Services, group: anyio.abc.TaskGroup) -> None:
-    settings = found.settings
+    """Each loop supervised: if one stops, /readyz names it (lite.background)."""
+    settings, supervise = found.settings, found.background.supervise
     if settings.lite_reconcile_interval_seconds:
-        group.start_soon(found.reconciler.run_forever, settings.lite_reconcile_interval_seconds)
+        loop = functools.partial(
+            found.reconciler.run_forever, settings.lite_reconcile_interval_seconds
+        )
+        group.start_soon(supervise, "reconciler", loop)
     if settings.lite_lifecycle_interval_seconds:
-        group.start_soon(found.lifecycle.run_forever, settings.lite_lifecycle_interval_seconds)
+        loop = functools.partial(
+            found.lifecycle.run_forever, settings.lite_lifecycle_interval_seconds
+        )
+        group.start_soon(supervise, "lifecycle", loop)
     if found.outbox is not None:
         poll = settings.lite_webhook_poll_ms / 1000
-        group.start_soon(found.dispatcher.run_forever, poll, found.outbox.wakeup)
+        loop = functools.partial(found.dispatcher.run_forever, poll, found.outbox.wakeup)
+        group.start_soon(supervise, "webhook dispatcher", loop)
 
 
 async def print_demo_key(found: Services) -> None:

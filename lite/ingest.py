@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,7 @@ from lite.chunks import (
 from lite.errors import (
     AlreadyExists,
     Conflict,
+    LiteError,
     NotFound,
     PreconditionFailed,
     ResourceNotFound,
@@ -76,6 +78,10 @@ class IngestService:
         self.max_chunk_bytes = max_chunk_bytes
         self.wav_gap_fill = True  # LITE_WAV_GAP_FILL: a missing WAV seq becomes silence
         self.on_master: Callable[[Manifest, MediaState], None] | None = None  # must not block
+        # Connected to metrics by the app factory: (outcome, bytes) per chunk, and (outcome,
+        # seconds) per media file assembled.
+        self.on_chunk: Callable[[str, int], None] = _ignore
+        self.on_finalized: Callable[[str, float], None] = _ignore
 
     async def resolve_session(self, who: Uploader, session_uid: str, source: str) -> SessionIndex:
         keys.check_token(session_uid, "session_uid")
@@ -104,7 +110,12 @@ class IngestService:
         index = await self.resolve_session(who, chunk.session_uid, source)
         user, rec = index.user_id, index.recording_id
         key = keys.chunk_key(user, rec, chunk.session_uid, chunk.media_type, chunk.seq, chunk.ext)
-        duplicate = await self._store(key, body)
+        try:
+            duplicate = await self._store(key, body)
+        except LiteError as exc:
+            self.on_chunk(exc.code, 0)
+            raise
+        self.on_chunk("duplicate" if duplicate else "stored", 0 if duplicate else body.size)
         if not duplicate:
             await self._refuse_other_format(index, chunk, key)
         try:
@@ -254,12 +265,14 @@ class IngestService:
                 and await self._master_intact(index, current)
             ):
                 return manifest  # already built from exactly these chunks
+            started = time.perf_counter()
             plan = await make_master_plan(self.storage, chunks, wav_gap_fill=self.wav_gap_fill)
             written = await self._write_master(index, kind, plan)
             final_seq = current.final_seq if current else None
             result = _built_state(kind, rec, chunks, final_seq, plan, written, mark)
             updated = await self.catalog.update(user, rec, _apply(kind, result, mark, present))
             state = updated.media[kind]
+            self.on_finalized(result.status, time.perf_counter() - started)
             if state.fingerprint == mark and await self._master_intact(index, state):
                 if self.on_master is not None:
                     self.on_master(updated, state)  # e.g. waveform peaks, in the background
@@ -375,3 +388,7 @@ def _fail_empty(manifest: Manifest) -> None:
     manifest.status = FAILED
     manifest.error_message = "no media data received"
     manifest.completed_at = now_iso()
+
+
+def _ignore(outcome: str, amount: float) -> None:
+    return None

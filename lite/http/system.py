@@ -18,6 +18,11 @@ async def healthz(request: Request) -> Response:
 
 async def readyz(request: Request) -> Response:
     found = services(request)
+    stopped = found.background.problems()
+    if stopped:  # a replica that stopped finalizing must be replaced, not kept in rotation
+        response = error_response(503, "not_ready", "; ".join(stopped))
+        response.headers["Retry-After"] = RETRY_AFTER_SECONDS
+        return response
     try:
         await found.storage.check_writable()
     except StorageError as exc:
@@ -28,9 +33,9 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    return Response(
-        generate_latest(services(request).metrics.registry), media_type=CONTENT_TYPE_LATEST
-    )
+    found = services(request).metrics
+    await found.refresh()
+    return Response(generate_latest(found.registry), media_type=CONTENT_TYPE_LATEST)
 
 
 routes = [
