@@ -49,14 +49,13 @@ def detect(head: bytes) -> str | None:
 
 
 def _ebml_kind(head: bytes) -> str | None:
-    header = ebml.read_header(head, 0)
-    if header is None or header[1] == ebml.UNKNOWN:
-        return "webm" if b"webm" in head else None  # a header cut short: trust its DocType text
-    body = head[header[2] : header[2] + header[1]]
     try:
-        kind = ebml.doc_type(body)
+        header = ebml.read_header(head, 0)
+        if header is None or header[1] == ebml.UNKNOWN or header[2] + header[1] > len(head):
+            return "webm" if b"webm" in head else None  # cut short: trust its DocType text
+        kind = ebml.doc_type(head[header[2] : header[2] + header[1]])
     except ebml.EbmlError:
-        kind = "webm" if b"webm" in body else None
+        return None
     return kind if kind in ("webm", "matroska") else None
 
 

@@ -36,6 +36,7 @@ from tests.ingestkit import (
     wav_chunks,
     wav_master,
 )
+from tests.mediafiles import make_webm
 from tests.servers import app_server
 
 pytestmark = pytest.mark.anyio
@@ -156,7 +157,8 @@ async def test_a_media_type_left_without_its_final_chunk_is_still_reconciled(
     # Audio finished with its final chunk; the bot crashed before the video's final chunk.
     replica, user, uid = Replica(store), new_user(), new_uid()
     index = await send(replica, user, uid, wav_chunks(2))
-    for seq, data in enumerate([b"\x1a\x45\xdf\xa3 first", b" second"]):
+    webm = make_webm(0.5)
+    for seq, data in enumerate([webm[:1000], webm[1000:]]):
         chunk = ChunkIn(uid, "video", seq, "webm", iter_bytes(data))
         await replica.ingest.receive(Uploader(user), chunk, source="test")
     final = ChunkIn(uid, "audio", 2, "wav", iter_bytes(b""), is_final=True)
