@@ -47,6 +47,10 @@ class Journal(Protocol):
         """Called between computing a manifest change and storing it (the webhook outbox)."""
         ...
 
+    def committed(self) -> None:
+        """Called once a change is stored."""
+        ...
+
 
 class Catalog:
     def __init__(self, storage: Storage, journal: Journal | None = None) -> None:
@@ -217,6 +221,8 @@ class Catalog:
                 await self.journal.before_commit(before, manifest)
             try:
                 await self.writer.put_if_match(key, iter_bytes(manifest.to_json()), etag)
+                if self.journal is not None:
+                    self.journal.committed()
                 return manifest
             except PreconditionFailed:
                 await anyio.sleep(random.uniform(0, 0.01 * (attempt + 1)))

@@ -36,6 +36,7 @@ from lite.storage.base import ConditionalWriter, Storage, iter_bytes
 log = logging.getLogger("lite.webhooks")
 DEFAULT_TARGET = "default"
 _MAX_DELAY = 3 * 3600.0
+_PENDING_RECHECK_SECONDS = 0.25  # an event whose change is being stored right now
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,7 @@ class Dispatcher:
         if entry["deliveries"] is None:  # not yet known to have happened
             happened = await self._happened(entry, now)
             if happened is None:
-                return now + 1.0
+                return now + _PENDING_RECHECK_SECONDS
             if not happened:
                 log.info("event %s (%s) never happened: dropped", entry["id"], entry["type"])
                 self.outcomes.labels("dropped").inc()

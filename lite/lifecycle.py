@@ -106,6 +106,8 @@ class Lifecycle:
             if self.outbox is not None:
                 await self.outbox.record_gone(fresh, EXPIRED_EVENT)
             await self.catalog.delete(user, rec)
+            if self.outbox is not None:
+                self.outbox.committed()
             log.info("recording %s of user %s expired and was deleted", rec, user)
             return True
         finally:

@@ -88,6 +88,10 @@ class Outbox:
             await self.writer.put_if_absent(entry_key(entry["id"]), iter_bytes(body))
         self.wakeup.set()
 
+    def committed(self) -> None:
+        """Catalog journal hook: a change is stored, so its event can go out now."""
+        self.wakeup.set()
+
     async def before_commit(self, before: Manifest, after: Manifest) -> None:
         """Catalog journal hook: record the event this manifest change makes (if any)."""
         kind = events.transition(before, after)

@@ -125,6 +125,8 @@ class Recordings:
             manifest, _ = await self.catalog.load(user_id, keys.check_id(recording_id))
             await self.outbox.record_gone(manifest, DELETED_EVENT)  # before: a crash loses none
         await self.catalog.delete(user_id, keys.check_id(recording_id))
+        if self.outbox is not None:
+            self.outbox.committed()
 
     async def media_state(
         self, user_id: int, recording_id: int, media_id: int, fresh: bool = False
