@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lite import ids, keys, media, sniff
-from lite.assemble import HashingStream, Plan, make_master_plan, stream_plan
+from lite.assemble import HashingStream, Plan, stream_plan
 from lite.catalog import Catalog, SessionGone
 from lite.chunks import (
     SHA256,
@@ -41,6 +41,7 @@ from lite.manifest import (
     SessionIndex,
     now_iso,
 )
+from lite.masterplan import make_master_plan
 from lite.storage.base import ConditionalWriter, LocalPaths, Presigner, Storage
 
 log = logging.getLogger("lite.ingest")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from lite import ebml
 from lite.ebml import EbmlError
-from lite.webmscan import Scan
+from lite.webmfacts import Scan
 
 _POSITION_WIDTH = 8
 _SIZE_WIDTH = 8

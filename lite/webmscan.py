@@ -8,68 +8,15 @@ time from the block timecodes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from lite import ebml
 from lite.ebml import EbmlError
+from lite.webmfacts import Block, ClusterSpan, CuePoint, Scan, block_length, track_of
 
 CUE_SPACING_NS = 4_000_000_000  # a cue every ~4-5 s keeps a seek's read-ahead short
 _MAX_HEADER_ELEMENT = 4 * 1024 * 1024  # Info, Tracks, Tags: small; larger means not WebM
 _BLOCK_HEAD = 12  # track number (≤ 8 bytes), timecode (2), flags (1), first payload byte
 _KEPT = (ebml.INFO, ebml.TRACKS, ebml.TAGS, ebml.CHAPTERS)
-_DROPPED = (ebml.SEEK_HEAD, ebml.CUES, ebml.VOID, ebml.CRC32)  # rebuilt or meaningless in a copy
-_VIDEO, _AUDIO = 1, 2
-
-
-@dataclass
-class ClusterSpan:
-    start: int  # stream offset of the Cluster element
-    body_start: int
-    end: int | None  # None until the end of an unknown-size Cluster is seen
-    timecode: int | None = None
-
-
-@dataclass(frozen=True)
-class CuePoint:
-    time: int  # in TimecodeScale units
-    track: int
-    cluster: int  # index into `Scan.clusters`
-    relative: int  # offset of the block inside the Cluster's body
-
-
-@dataclass
-class Track:
-    number: int
-    kind: int
-    codec: str
-    default_duration_ns: int = 0
-
-
-@dataclass
-class Scan:
-    ebml_header: bytes = b""
-    info: bytes = b""  # body of the Info element
-    elements: list[bytes] = field(default_factory=list)  # Tracks, Tags, Chapters, whole
-    timecode_scale: int = 1_000_000
-    tracks: dict[int, Track] = field(default_factory=dict)
-    clusters: list[ClusterSpan] = field(default_factory=list)
-    cues: list[CuePoint] = field(default_factory=list)
-    end_time: float = 0.0  # TimecodeScale units: the end of the last block of any track
-    problems: list[str] = field(default_factory=list)
-
-    @property
-    def duration_seconds(self) -> float:
-        return self.end_time * self.timecode_scale / 1e9
-
-
-@dataclass
-class _Block:
-    track: int
-    time: int
-    start: int  # stream offset of the SimpleBlock / BlockGroup element
-    keyframe: bool
-    duration: int | None = None  # TimecodeScale units, when the block says
-    toc: bytes = b""  # the first payload bytes (an Opus TOC gives the packet's length)
+_VIDEO = 1  # TrackType of video: cues go on its keyframes
 
 
 class WebmScanner:
@@ -79,11 +26,11 @@ class WebmScanner:
         self._pos = 0  # stream offset of _buf[0]
         self._skip = 0
         self._element_start = 0
-        self._pending: _Block | None = None  # committed once its bytes are all present
+        self._pending: Block | None = None  # committed once its bytes are all present
         self._stage = "ebml"
         self._segment_end: int | None = None
         self._group_end = 0
-        self._group: _Block | None = None
+        self._group: Block | None = None
         self._latest: dict[int, tuple[int, bytes, int | None]] = {}  # time, toc, duration
         self._before: dict[int, int | None] = {}
         self._last_cue: int | None = None
@@ -220,7 +167,7 @@ class WebmScanner:
         if element_id == ebml.TRACKS:
             for child, body, _ in ebml.children(data[head:]):
                 if child == ebml.TRACK_ENTRY:
-                    track = _track(body)
+                    track = track_of(body)
                     scan.tracks[track.number] = track
             video = [t.number for t in scan.tracks.values() if t.kind == _VIDEO]
             self._cue_track = min(video or list(scan.tracks) or [0])
@@ -248,7 +195,7 @@ class WebmScanner:
             return True
         if element_id == ebml.BLOCK_GROUP:
             self._group_end = self._pos + head + size
-            self._group = _Block(0, 0, self._pos, keyframe=True)
+            self._group = Block(0, 0, self._pos, keyframe=True)
             self._consume(head)
             self._stage = "group"
             return True
@@ -281,7 +228,7 @@ class WebmScanner:
             self._record(self._group)
         self._group = None
 
-    def _block_head(self, size: int, head: int, start: int) -> _Block | None:
+    def _block_head(self, size: int, head: int, start: int) -> Block | None:
         need = min(size, _BLOCK_HEAD)
         if len(self._buf) < head + need:
             return None
@@ -297,7 +244,7 @@ class WebmScanner:
             raise EbmlError(f"a block before its Cluster's Timecode at byte {self._pos}")
         laced = flags & 0x06
         toc = b"" if laced else bytes(self._buf[body + 3 : head + need])
-        return _Block(track, cluster.timecode + relative, start, bool(flags & 0x80), toc=toc)
+        return Block(track, cluster.timecode + relative, start, bool(flags & 0x80), toc=toc)
 
     def _commit_pending(self) -> None:
         if self._pending is not None:
@@ -306,7 +253,7 @@ class WebmScanner:
 
     # --- facts of a whole block -------------------------------------------------------------------
 
-    def _record(self, block: _Block) -> None:
+    def _record(self, block: Block) -> None:
         self._note(block.track, block.time, block.start, block.keyframe, block.toc, block.duration)
 
     def _note(
@@ -328,8 +275,8 @@ class WebmScanner:
     def _end_time(self) -> float:
         scan, end = self.scan, 0.0
         for number, (time, toc, duration) in self._latest.items():
-            block = _Block(number, time, 0, True, duration, toc)
-            length = _block_length(block, scan.tracks.get(number), scan.timecode_scale)
+            block = Block(number, time, 0, True, duration, toc)
+            length = block_length(block, scan.tracks.get(number), scan.timecode_scale)
             before = self._before.get(number)
             if length is None:
                 length = time - before if before is not None else 0
@@ -369,53 +316,3 @@ class WebmScanner:
         if cluster.end is None or cluster.end > end:
             cluster.end = end
         self._stage = "body"
-
-
-def _track(body: bytes) -> Track:
-    track = Track(0, 0, "")
-    for child, value, _ in ebml.children(body):
-        if child == ebml.TRACK_NUMBER:
-            track.number = ebml.uint(value)
-        elif child == ebml.TRACK_TYPE:
-            track.kind = ebml.uint(value)
-        elif child == ebml.CODEC_ID:
-            track.codec = value.rstrip(b"\0").decode("ascii", "replace")
-        elif child == ebml.DEFAULT_DURATION:
-            track.default_duration_ns = ebml.uint(value)
-    return track
-
-
-def _block_length(block: _Block, track: Track | None, scale: int) -> float | None:
-    """How long a block plays, in TimecodeScale units; None when nothing says."""
-    if block.duration is not None:
-        return block.duration
-    if track is not None and track.default_duration_ns:
-        return track.default_duration_ns / scale
-    if track is not None and track.codec == "A_OPUS" and block.toc:
-        ns = opus_packet_ns(block.toc)
-        return None if ns is None else ns / scale
-    return None
-
-
-_SILK_MS = (10, 20, 40, 60)
-_CELT_US = (2500, 5000, 10000, 20000)
-
-
-def opus_packet_ns(toc: bytes) -> int | None:
-    """Length of an Opus packet from its first bytes (RFC 6716 section 3.1), in nanoseconds."""
-    config, code = toc[0] >> 3, toc[0] & 3
-    if config < 12:
-        frame_us = _SILK_MS[config % 4] * 1000
-    elif config < 16:
-        frame_us = (10_000, 20_000)[config % 2]
-    else:
-        frame_us = _CELT_US[config % 4]
-    if code == 0:
-        frames = 1
-    elif code in (1, 2):
-        frames = 2
-    elif len(toc) < 2:
-        return None
-    else:
-        frames = toc[1] & 0x3F
-    return frame_us * frames * 1000

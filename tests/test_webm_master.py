@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from lite.assemble import make_master_plan, make_plan, stream_plan
+from lite.assemble import make_plan, stream_plan
 from lite.chunks import list_chunks
+from lite.masterplan import make_master_plan
 from lite.storage.base import Storage, iter_bytes
 from lite.storage.local import LocalStorage
 from tests import webmkit

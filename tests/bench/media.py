@@ -9,8 +9,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from lite.assemble import HashingStream, make_master_plan, make_plan, stream_plan
+from lite.assemble import HashingStream, make_plan, stream_plan
 from lite.chunks import list_chunks
+from lite.masterplan import make_master_plan
 from lite.storage.base import iter_bytes
 from lite.storage.local import LocalStorage
 from tests import webmkit
