@@ -81,6 +81,7 @@ class Compactor:
         assert state.format is not None
         master = keys.master_key(user, rec, uid, state.media_type, state.format)
         if not await self._master_checks_out(master, state):
+            await self._unseal(manifest, state.media_type)
             return 0
         chunks = await list_chunks(self.storage, user, rec, uid, state.media_type)
         for chunk in chunks:
@@ -97,6 +98,17 @@ class Compactor:
         await self.catalog.update(user, rec, mark)
         log.info("recording %s: %d %s chunks compacted", rec, len(chunks), state.media_type)
         return len(chunks)
+
+    async def _unseal(self, manifest: Manifest, kind: str) -> None:
+        """The master is not what the manifest says, and every chunk is still here: lift the
+        seal so a rebuild (`vexa-lite verify --repair`, or a late chunk) can replace it."""
+
+        def unseal(current: Manifest) -> None:
+            found = current.media.get(kind)
+            if found is not None and not found.compacted_at:
+                found.sealed_at = None
+
+        await self.catalog.update(manifest.user_id, manifest.id, unseal)
 
     async def _master_checks_out(self, key: str, state: MediaState) -> bool:
         """The stored master is the one the manifest describes, byte for byte."""

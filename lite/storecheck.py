@@ -126,7 +126,10 @@ class StoreCheck:
             problem = await self._master_problem(key, state.size, state.sha256)
             if problem is None:
                 continue
-            finding = self._add(Finding("master_damaged", key, problem, not chunks_damaged))
+            if state.compacted_at:
+                problem += "; its chunks were compacted away, so it cannot be rebuilt"
+            repairable = not chunks_damaged and not state.compacted_at
+            finding = self._add(Finding("master_damaged", key, problem, repairable))
             if self.repair and finding.repairable:
                 await self._rebuild(manifest, finding)
 

@@ -121,6 +121,10 @@ async def test_a_damaged_master_keeps_its_chunks(store: Storage, view: StoreView
     await replica.lifecycle.run_once()
     chunk_prefix = keys.chunk_prefix(index.user_id, index.recording_id, index.session_uid, "audio")
     assert len(await view.keys(chunk_prefix)) == 3
+    manifest, _ = await replica.catalog.load(index.user_id, index.recording_id)
+    assert manifest.media["audio"].sealed_at is None  # not sealed: a rebuild may replace it
+    await replica.ingest.finalize(index)
+    assert await view.read(master_of(index)) == wav_master(wav_chunks(3))
 
 
 async def test_unfinished_and_failed_media_keep_their_chunks(
