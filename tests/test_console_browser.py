@@ -8,9 +8,12 @@ the console's errors (there must be none). Screenshots go to tests/output/consol
 
 from __future__ import annotations
 
+import array
 import math
+import random
 import re
 import struct
+import time
 import uuid
 import wave
 from collections.abc import Iterator
@@ -19,8 +22,9 @@ from typing import Any
 
 import pytest
 
+from tests import mediafiles
 from tests.browserkit import launch_chromium, output_dir, requires_chromium, wait_until
-from tests.playkit import BACKENDS, Deployment, deploy, wav_upload
+from tests.playkit import BACKENDS, Deployment, Upload, deploy, wav_upload
 
 pytestmark = [requires_chromium, pytest.mark.slow]
 
@@ -31,7 +35,7 @@ MEDIA = "document.querySelector('.media-element')"
 
 
 def speech_like_wav(path: Path, size: int) -> float:
-    """A mono 16-bit WAV of about `size` bytes whose loudness changes every 0.5 s (so its
+    """A mono 16-bit WAV of about `size` bytes whose loudness changes every few seconds (so its
     waveform has a shape); returns its duration."""
     half = RATE // 2
     levels = [0.05, 0.2, 0.6, 0.9, 0.35, 0.0, 0.75, 0.5]
@@ -51,12 +55,16 @@ def speech_like_wav(path: Path, size: int) -> float:
         for level in levels
     ]
     count = size // len(blocks[0])
+    rng = random.Random(7)
     with wave.open(str(path), "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(2)
         out.setframerate(RATE)
-        for n in range(count):
-            out.writeframes(blocks[(n * 5 + n // 3) % len(blocks)])
+        written = 0
+        while written < count:  # "speaker turns" of 3 to 20 s, each at one loudness
+            turn = min(rng.randint(6, 40), count - written)
+            out.writeframes(rng.choice(blocks) * turn)
+            written += turn
     return count * half / RATE
 
 
@@ -167,6 +175,7 @@ def test_upload_play_seek_copy_link_delete(
         },
     )
     watch_progress(page)
+    page.fill("#upload-meeting", "weekly-sync")
     page.set_input_files("#upload-file", str(path))
     status = wait_until(
         page,
@@ -183,7 +192,9 @@ def test_upload_play_seek_copy_link_delete(
     assert any(50 < value < 100 for value in seen), seen
     assert seen[-1] == 100, seen
     recording_id = int(re.search(r"recording (\d+)", status).group(1))  # type: ignore[union-attr]
-    page.wait_for_selector(f'li[data-id="{recording_id}"]')
+    row = page.wait_for_selector(f'li[data-id="{recording_id}"]')
+    assert "Meeting weekly-sync" in row.inner_text()
+    stand_in_peaks(page, site, recording_id, path.read_bytes())
 
     duration = console.open_recording(recording_id)
     assert abs(duration - seconds) < 0.1, (duration, seconds)
@@ -258,4 +269,203 @@ def test_live_recording_says_live_and_grows(console: Console, site: Deployment) 
     site.put_chunk(uid, 5, upload.chunks[5], upload.content_type, final=True)
     wait_until(page, f"document.querySelector('{row}').dataset.status === 'completed'", timeout=20)
     console.screenshot("list")
+    console.check_clean()
+
+
+def overflow(page: Any) -> int:
+    """Pixels the page is wider than its viewport (0: nothing scrolls sideways)."""
+    return int(page.evaluate("document.documentElement.scrollWidth - window.innerWidth"))
+
+
+def test_small_screen_keyboard_and_speed(browser: Any, site: Deployment) -> None:
+    media = site.add("keys", wav_upload(12, 2, seed=5))
+    console = Console(browser, site, width=360, height=740)
+    try:
+        page = console.page
+        console.sign_in()
+        assert overflow(page) <= 0
+        duration = console.open_recording(media.recording_id)
+        assert overflow(page) <= 0
+        console.screenshot("player-360px")
+
+        page.focus(".play")
+        page.keyboard.press("Tab")  # from the play button to the waveform, by keyboard
+        assert page.evaluate("document.activeElement.classList.contains('wave')")
+        assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") == "solid"
+        page.keyboard.press("ArrowRight")
+        wait_until(page, f"Math.abs({MEDIA}.currentTime - 5) < 0.01")
+        page.keyboard.press("End")
+        wait_until(page, f"Math.abs({MEDIA}.currentTime - {duration}) < 0.01")
+        page.keyboard.press("Home")
+        wait_until(page, f"{MEDIA}.currentTime === 0")
+        page.keyboard.press("Space")
+        wait_until(page, f"!{MEDIA}.paused && {MEDIA}.currentTime > 0.2")
+        page.keyboard.press("Space")
+        wait_until(page, f"{MEDIA}.paused")
+        page.select_option(".speed select", "1.5")
+        assert page.evaluate(f"{MEDIA}.playbackRate") == 1.5
+        assert page.get_attribute(".wave", "aria-valuetext")
+        console.check_clean()
+    finally:
+        console.close()
+
+
+def test_docs_page_renders_the_document(console: Console, site: Deployment) -> None:
+    page = console.page
+    page.goto(site.url + "/docs")
+    page.wait_for_selector(".opblock-summary")
+    operations = page.locator(".opblock-summary").count()
+    assert operations >= 20, operations
+    assert page.locator(".info .title").inner_text().startswith("Vexa Lite")
+    console.check_clean()
+
+
+@pytest.fixture(scope="module")
+def small_limit_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    """Local storage that accepts uploads of at most 1 MB."""
+    workdir = tmp_path_factory.mktemp("console-limit")
+    with deploy("local", workdir, LITE_MAX_CHUNK_BYTES="1000000") as deployment:
+        yield deployment
+
+
+def test_upload_errors_are_explained_and_leave_nothing(
+    browser: Any, small_limit_site: Deployment, tmp_path: Path
+) -> None:
+    site = small_limit_site
+    console = Console(browser, site)
+    try:
+        page = console.page
+        console.sign_in()
+        text = tmp_path / "notes.txt"
+        text.write_text("not a recording")
+        page.set_input_files("#upload-file", str(text))
+        assert "not an audio or video file" in page.text_content("#upload-status")
+        big = tmp_path / "big.wav"
+        speech_like_wav(big, 2_000_000)
+        page.set_input_files("#upload-file", str(big))
+        status = wait_until(
+            page,
+            "(() => { const t = document.getElementById('upload-status').textContent;"
+            " return /failed/.test(t) && t; })()",
+        )
+        assert "larger than the server accepts" in status, status
+        # The recording made for the upload is removed again: the list ends empty.
+        deadline = time.monotonic() + 10
+        while site.http.get("/recordings", headers=site.auth()).json()["recordings"]:
+            assert time.monotonic() < deadline, "the failed upload's recording stayed"
+            time.sleep(0.1)
+        assert all("413" in e for e in console.errors), console.errors  # the PUT's 413 only
+        console.errors.clear()
+        console.check_clean()
+    finally:
+        console.close()
+
+
+def test_drop_a_file_to_upload(console: Console, site: Deployment) -> None:
+    upload = wav_upload(3, 1, seed=9)
+    page = console.page
+    console.sign_in()
+    page.evaluate(
+        """bytes => {
+          const data = new DataTransfer();
+          data.items.add(new File([new Uint8Array(bytes)], 'dropped.wav', { type: 'audio/wav' }));
+          const form = document.getElementById('upload');
+          const init = { dataTransfer: data, bubbles: true, cancelable: true };
+          form.dispatchEvent(new DragEvent('dragover', init));
+          form.dispatchEvent(new DragEvent('drop', init));
+        }""",
+        list(upload.expected),
+    )
+    status = wait_until(
+        page,
+        "(() => { const t = document.getElementById('upload-status').textContent;"
+        " return /Uploaded|failed/.test(t) && t; })()",
+    )
+    assert "Uploaded dropped.wav" in status, status
+    recording_id = int(re.search(r"recording (\d+)", status).group(1))  # type: ignore[union-attr]
+    page.wait_for_selector(f'li[data-id="{recording_id}"][data-status="completed"]')
+    stored = site.recording(
+        site.http.get(f"/recordings/{recording_id}", headers=site.auth()).json()["session_uid"]
+    )
+    assert stored["media_files"][0]["file_size_bytes"] == len(upload.expected)
+    console.check_clean()
+
+
+PEAKS_PATH = "/recordings/{recording_id}/media/{media_id}/peaks"
+COLUMN_HEIGHTS = """() => {
+  const canvas = document.querySelector('.wave canvas');
+  const { width, height } = canvas;
+  const pixels = canvas.getContext('2d').getImageData(0, 0, width, height).data;
+  const heights = [];
+  for (let x = 0; x < width; x += 1) {
+    let filled = 0;
+    for (let y = 0; y < height; y += 1) if (pixels[4 * (y * width + x) + 3] > 0) filled += 1;
+    heights.push(filled / height);
+  }
+  return heights;
+}"""
+
+
+def has_peaks_endpoint(site: Deployment) -> bool:
+    return PEAKS_PATH in site.http.get("/openapi.json").json()["paths"]
+
+
+def wav_peaks(wav: bytes, samples_per_pixel: int = 512) -> dict[str, Any]:
+    """audiowaveform's JSON (version 2, 8 bits) for a mono 16-bit WAV."""
+    params, frames = mediafiles.read_wav(wav)
+    assert params.nchannels == 1 and params.sampwidth == 2
+    samples = array.array("h", frames)
+    data: list[int] = []
+    for start in range(0, len(samples), samples_per_pixel):
+        block = samples[start : start + samples_per_pixel]
+        data += [min(block) >> 8, max(block) >> 8]
+    return {
+        "version": 2,
+        "channels": 1,
+        "sample_rate": params.framerate,
+        "samples_per_pixel": samples_per_pixel,
+        "bits": 8,
+        "length": len(data) // 2,
+        "data": data,
+    }
+
+
+def stand_in_peaks(page: Any, site: Deployment, recording_id: int, wav: bytes) -> None:
+    """Until the server has its peaks endpoint (being built), the page's requests for it are
+    answered here with the peaks of the very bytes uploaded, and the document names it. Once the
+    endpoint exists this does nothing and the server's own peaks are drawn."""
+    if has_peaks_endpoint(site):
+        return
+    document = site.http.get("/openapi.json").json()
+    document["paths"][PEAKS_PATH] = {"get": {"responses": {}}}
+    page.route("**/openapi.json", lambda route: route.fulfill(json=document))
+    peaks = wav_peaks(wav)
+    url = f"**/recordings/{recording_id}/media/*/peaks"
+    page.route(url, lambda route: route.fulfill(json=peaks))
+
+
+def test_waveform_draws_the_peaks(console: Console, site: Deployment) -> None:
+    """Loud first half, quiet second half: the drawn columns say the same."""
+    frames = b"".join(
+        struct.pack("<h", int((20000 if i < RATE * 4 else 600) * math.sin(i / 3)))
+        for i in range(RATE * 8)
+    )
+    wav = mediafiles.wav_from_pcm(frames, RATE, 1, 2)
+    media = site.add("peaks", Upload([wav], "audio/wav", wav, 8))
+    stand_in_peaks(console.page, site, media.recording_id, wav)
+    console.sign_in()
+    console.open_recording(media.recording_id)
+    page = console.page
+    page.wait_for_selector(".wave canvas")
+    heights = wait_until(
+        page,
+        f"(() => {{ const h = ({COLUMN_HEIGHTS})(); return h.some(v => v > 0.5) && h; }})()",
+    )
+    # The middle of each half (not the play head at 0); bars have a gap column between them.
+    width = len(heights)
+    loud = heights[width // 10 : 4 * width // 10]
+    quiet = heights[6 * width // 10 : 9 * width // 10]
+    assert sum(loud) / len(loud) > 0.3, loud
+    assert max(quiet) < 0.1, quiet
+    console.screenshot("waveform")
     console.check_clean()

@@ -5,4 +5,5 @@ window.SwaggerUIBundle({
   dom_id: "#swagger-ui",
   deepLinking: true,
   tryItOutEnabled: false,
+  validatorUrl: null, // no badge fetched from elsewhere
 });
