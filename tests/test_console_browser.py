@@ -8,7 +8,6 @@ the console's errors (there must be none). Screenshots go to tests/output/consol
 
 from __future__ import annotations
 
-import array
 import math
 import random
 import re
@@ -194,7 +193,6 @@ def test_upload_play_seek_copy_link_delete(
     recording_id = int(re.search(r"recording (\d+)", status).group(1))  # type: ignore[union-attr]
     row = page.wait_for_selector(f'li[data-id="{recording_id}"]')
     assert "Meeting weekly-sync" in row.inner_text()
-    stand_in_peaks(page, site, recording_id, path.read_bytes())
 
     duration = console.open_recording(recording_id)
     assert abs(duration - seconds) < 0.1, (duration, seconds)
@@ -203,6 +201,7 @@ def test_upload_play_seek_copy_link_delete(
     page.click(".play")
     assert page.evaluate(f"{MEDIA}.paused")
 
+    page.wait_for_selector('.wave[data-waveform="peaks"]', timeout=60_000)
     box = page.locator(".wave").bounding_box()
     page.mouse.click(box["x"] + 0.75 * box["width"], box["y"] + box["height"] / 2)
     wait_until(page, f"!{MEDIA}.seeking && Math.abs({MEDIA}.currentTime - {0.75 * duration}) < 1")
@@ -406,44 +405,6 @@ COLUMN_HEIGHTS = """() => {
 }"""
 
 
-def has_peaks_endpoint(site: Deployment) -> bool:
-    return PEAKS_PATH in site.http.get("/openapi.json").json()["paths"]
-
-
-def wav_peaks(wav: bytes, samples_per_pixel: int = 512) -> dict[str, Any]:
-    """audiowaveform's JSON (version 2, 8 bits) for a mono 16-bit WAV."""
-    params, frames = mediafiles.read_wav(wav)
-    assert params.nchannels == 1 and params.sampwidth == 2
-    samples = array.array("h", frames)
-    data: list[int] = []
-    for start in range(0, len(samples), samples_per_pixel):
-        block = samples[start : start + samples_per_pixel]
-        data += [min(block) >> 8, max(block) >> 8]
-    return {
-        "version": 2,
-        "channels": 1,
-        "sample_rate": params.framerate,
-        "samples_per_pixel": samples_per_pixel,
-        "bits": 8,
-        "length": len(data) // 2,
-        "data": data,
-    }
-
-
-def stand_in_peaks(page: Any, site: Deployment, recording_id: int, wav: bytes) -> None:
-    """Until the server has its peaks endpoint (being built), the page's requests for it are
-    answered here with the peaks of the very bytes uploaded, and the document names it. Once the
-    endpoint exists this does nothing and the server's own peaks are drawn."""
-    if has_peaks_endpoint(site):
-        return
-    document = site.http.get("/openapi.json").json()
-    document["paths"][PEAKS_PATH] = {"get": {"responses": {}}}
-    page.route("**/openapi.json", lambda route: route.fulfill(json=document))
-    peaks = wav_peaks(wav)
-    url = f"**/recordings/{recording_id}/media/*/peaks"
-    page.route(url, lambda route: route.fulfill(json=peaks))
-
-
 def test_waveform_draws_the_peaks(console: Console, site: Deployment) -> None:
     """Loud first half, quiet second half: the drawn columns say the same."""
     frames = b"".join(
@@ -452,11 +413,11 @@ def test_waveform_draws_the_peaks(console: Console, site: Deployment) -> None:
     )
     wav = mediafiles.wav_from_pcm(frames, RATE, 1, 2)
     media = site.add("peaks", Upload([wav], "audio/wav", wav, 8))
-    stand_in_peaks(console.page, site, media.recording_id, wav)
+    assert PEAKS_PATH in site.http.get("/openapi.json").json()["paths"]
     console.sign_in()
     console.open_recording(media.recording_id)
     page = console.page
-    page.wait_for_selector(".wave canvas")
+    page.wait_for_selector('.wave[data-waveform="peaks"]', timeout=30_000)
     heights = wait_until(
         page,
         f"(() => {{ const h = ({COLUMN_HEIGHTS})(); return h.some(v => v > 0.5) && h; }})()",

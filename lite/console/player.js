@@ -134,7 +134,10 @@ export class Player {
     if (this.live || !(await serverFeatures()).peaks) return;
     try {
       const peaks = await api(`${this.base}/peaks`);
-      if (Array.isArray(peaks.data) && peaks.data.length) this.peaks = peaks;
+      if (Array.isArray(peaks.data) && peaks.data.length) {
+        this.peaks = peaks;
+        this.wave.dataset.waveform = "peaks"; // drawn from the server's peaks, not the plain bar
+      }
     } catch (_) {
       this.peaks = null; // the plain bar stays
     }
