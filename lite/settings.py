@@ -235,6 +235,12 @@ SETTINGS: tuple[Setting, ...] = (
         ("debug", "info", "warning", "error"),
     ),
     Setting(
+        "LITE_API_KEY",
+        "",
+        "API key `vexa-lite upload` and `download` send (or --api-key)",
+        "secret",
+    ),
+    Setting(
         "LITE_LOG_FORMAT",
         "auto",
         "json (one object per line), text, or auto: text on a terminal, else json",
@@ -305,6 +311,7 @@ class Settings:
     lite_webhook_poll_ms: int
     lite_log_level: str
     lite_log_format: str
+    lite_api_key: str
     warnings: tuple[str, ...] = field(default=())
     lite_wav_gap_fill: str = "silence"
 

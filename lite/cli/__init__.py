@@ -10,14 +10,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from lite.cli import keys, migrate, server, verify
+from lite.cli import keys, migrate, server, transfer, verify
 from lite.cli.common import Exit
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vexa-lite", description="Vexa Lite recordings")
     sub = parser.add_subparsers(dest="command", required=True)
-    for module in (server, keys, migrate, verify):
+    for module in (server, keys, transfer, migrate, verify):
         module.register(sub)
     return parser
 
