@@ -264,8 +264,11 @@ class WebmScanner:
         if latest is None or time >= latest[0]:
             self._before[track] = latest[0] if latest else None
             self._latest[track] = (time, toc, duration)
-        if track != self._cue_track or not key:
-            return
+        if track == self._cue_track and key:
+            self._cue(track, time, start)
+
+    def _cue(self, track: int, time: int, start: int) -> None:
+        """A keyframe of the cue track at `start`: a cue point when the last one is far enough."""
         if self._last_cue is None or time - self._last_cue >= self._spacing:
             index = len(self.scan.clusters) - 1
             relative = start - self.scan.clusters[index].body_start
@@ -285,29 +288,42 @@ class WebmScanner:
 
     def _fast_blocks(self) -> None:
         """Whole SimpleBlocks with a one-byte track number, read straight from the buffer: the
-        bulk of a recording, so they skip the general element dispatch."""
+        bulk of a recording (hundreds of thousands of blocks), so this loop does the least: a
+        track's latest block and the keyframes that become cues; Opus TOC bytes are copied
+        only for each track's last block of the batch."""
         buf, i = self._buf, 0
         cluster = self.scan.clusters[-1]
         base = cluster.timecode
         if base is None:
             return
         limit = len(buf) if cluster.end is None else min(len(buf), cluster.end - self._pos)
+        latest, before, cue_track = self._latest, self._before, self._cue_track
+        last_at: dict[int, tuple[int, int, int]] = {}  # track -> payload start, end, flags
         while i + 3 < limit and buf[i] == 0xA3:
             first = buf[i + 1]
             if first & 0x80 and first != 0xFF:
                 size, body = first & 0x7F, i + 2
-            elif first & 0x40 and (first, buf[i + 2]) != (0x7F, 0xFF):
+            elif first & 0x40 and (first != 0x7F or buf[i + 2] != 0xFF):
                 size, body = ((first & 0x3F) << 8) | buf[i + 2], i + 3
             else:
                 break
             end = body + size
             if end > limit or size < 4 or not buf[body] & 0x80:
                 break
-            flags = buf[body + 3]
-            time = base + int.from_bytes(buf[body + 1 : body + 3], "big", signed=True)
-            toc = b"" if flags & 0x06 else bytes(buf[body + 4 : min(end, body + 6)])
-            self._note(buf[body] & 0x7F, time, self._pos + i, bool(flags & 0x80), toc)
+            track, flags = buf[body] & 0x7F, buf[body + 3]
+            relative = (buf[body + 1] << 8) | buf[body + 2]
+            time = base + (relative - 0x10000 if relative & 0x8000 else relative)
+            newest = latest.get(track)
+            if newest is None or time >= newest[0]:
+                before[track] = newest[0] if newest else None
+                latest[track] = (time, b"", None)
+                last_at[track] = (body + 4, end, flags)
+            if track == cue_track and flags & 0x80:
+                self._cue(track, time, self._pos + i)
             i = end
+        for track, (start, end, flags) in last_at.items():
+            toc = b"" if flags & 0x06 else bytes(buf[start : min(end, start + 2)])
+            latest[track] = (latest[track][0], toc, None)
         if i:
             self._consume(i)
 
