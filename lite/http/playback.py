@@ -19,6 +19,7 @@ from lite.errors import MediaUnplayable, StaleMedia, Unauthorized
 from lite.http.auth import services
 from lite.http.recordings import base_url
 from lite.http.streaming import MediaResponse, Part
+from lite.logs import bind_request
 from lite.manifest import COMPLETED, FAILED, Manifest, MediaState
 from lite.storage.base import Presigner
 from lite.tokens import sign_raw, verify_raw
@@ -50,7 +51,9 @@ async def _caller(request: Request, recording_id: int, media_id: int) -> int:
         return (await found.api_keys.resolve(request.headers["x-api-key"])).user_id
     if "sig" in request.query_params:
         query = dict(request.query_params)
-        return verify_raw(await found.secret.get(), query, recording_id, media_id)
+        user_id = verify_raw(await found.secret.get(), query, recording_id, media_id)
+        bind_request(user_id=user_id)  # named in the access line
+        return user_id
     raise Unauthorized("send X-API-Key or use a signed URL from /download")
 
 

@@ -19,6 +19,7 @@ from lite.errors import BadRequest, PayloadTooLarge, ResourceNotFound
 from lite.http.auth import bearer_token, services
 from lite.http.bodies import json_object
 from lite.ingest import ChunkIn, Uploader
+from lite.logs import bind_request
 from lite.tokens import read_upload_token
 
 _FALSE = ("false", "0", "no", "off")
@@ -34,8 +35,10 @@ async def uploader(request: Request, user_id: object) -> Uploader:
     if secret and hmac.compare_digest(secret.encode(), token.encode()):
         if user_id in (None, ""):
             raise BadRequest("user_id is required with the internal secret")
+        bind_request(user_id=keys.check_id(user_id, "user_id"))  # named in the access line
         return Uploader(keys.check_id(user_id, "user_id"))
     grant = read_upload_token(await found.secret.get(), token)
+    bind_request(user_id=grant.user_id)
     return Uploader(grant.user_id, grant.session_uid, grant.recording_id)
 
 
