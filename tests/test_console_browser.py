@@ -263,6 +263,7 @@ def test_live_recording_says_live_and_grows(console: Console, site: Deployment) 
 
     page.click("#back")
     page.wait_for_selector(row)
+    console.screenshot("list-live")
     for seq in (3, 4):
         site.put_chunk(uid, seq, upload.chunks[seq], upload.content_type)
     site.put_chunk(uid, 5, upload.chunks[5], upload.content_type, final=True)

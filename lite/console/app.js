@@ -69,6 +69,14 @@ function signOut() {
   signInView();
 }
 
+// Still arriving: how many chunks so far says more than an unknown size.
+function sizeText(media) {
+  if (media && media.file_size_bytes == null && media.chunk_count) {
+    return `${media.chunk_count} chunk${media.chunk_count === 1 ? "" : "s"}`;
+  }
+  return bytes(media && media.file_size_bytes);
+}
+
 function title(recording) {
   const meeting = recording.meeting_id;
   return meeting === null || meeting === undefined || meeting === "" ? "Recording" : `Meeting ${meeting}`;
@@ -86,7 +94,7 @@ function rowFor(recording) {
         el("span", { class: "rec-id", text: `#${recording.id}` })),
       el("span", { class: `badge ${recording.status}`, text: status }),
       el("span", { class: "rec-duration", "aria-label": "Duration", text: duration(media && media.duration_seconds) }),
-      el("span", { class: "rec-size", "aria-label": "Size", text: bytes(media && media.file_size_bytes) }),
+      el("span", { class: "rec-size", "aria-label": "Size", text: sizeText(media) }),
       el("time", { class: "rec-created", datetime: recording.created_at, text: when(recording.created_at) })));
 }
 
@@ -195,6 +203,7 @@ async function refreshDetail(id) {
   } catch (_) {
     return;
   }
+  state.current = recording;
   describe(recording);
   const known = new Set(state.players.map((p) => p.media.id));
   for (const file of recording.media_files || []) {
@@ -208,9 +217,11 @@ async function refreshDetail(id) {
   if (recording.status !== "in_progress") stopPolling();
 }
 
-function askDelete(id) {
+function askDelete(recording) {
+  const id = recording.id;
   const dialog = $("confirm");
-  $("confirm-text").textContent = `Recording #${id} and all its files will be deleted. This cannot be undone.`;
+  const live = recording.status === "in_progress" ? " It is still receiving chunks." : "";
+  $("confirm-text").textContent = `Recording #${id} and all its files will be deleted. This cannot be undone.${live}`;
   dialog.returnValue = "";
   dialog.showModal();
   dialog.addEventListener("close", async () => {
@@ -253,7 +264,7 @@ $("signin-form").addEventListener("submit", signIn);
 $("sign-out").addEventListener("click", signOut);
 $("more").addEventListener("click", () => loadPage(false).catch((e) => notice(e.message)));
 $("refresh").addEventListener("click", () => loadPage(true).catch((e) => notice(e.message)));
-$("delete").addEventListener("click", () => state.current && askDelete(state.current.id));
+$("delete").addEventListener("click", () => state.current && askDelete(state.current));
 $("detail-title").setAttribute("tabindex", "-1");
 document.addEventListener("keydown", globalKeys);
 window.addEventListener("hashchange", route);
