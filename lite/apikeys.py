@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from lite import keys
 from lite.errors import NotFound, ResourceNotFound, Unauthorized
 from lite.logs import bind_request
+from lite.owners import check_owner
 from lite.storage.base import Storage, iter_bytes, read_all
 
 KEY_PREFIX = "vxl_"
@@ -53,7 +54,7 @@ class ApiKeyStore:
 
     async def create(self, user_id: int, name: str = "") -> tuple[str, ApiKey]:
         """Make a key for user_id; the plain key is returned this once and never stored."""
-        user_id = keys.check_id(user_id, "user_id")
+        user_id = check_owner(user_id)  # user 0 holds the unassigned recordings
         plain = KEY_PREFIX + secrets.token_urlsafe(32)
         digest = hash_key(plain)
         created = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

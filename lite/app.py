@@ -21,7 +21,17 @@ from lite.catalog import Catalog
 from lite.compaction import Compactor
 from lite.dispatcher import DeliveryConfig, Dispatcher
 from lite.endpoints import Endpoints
-from lite.http import admin, console, lifecycle, peaks, playback, recorders, recordings, system
+from lite.http import (
+    admin,
+    console,
+    lifecycle,
+    peaks,
+    playback,
+    recorders,
+    recordings,
+    system,
+    vexa,
+)
 from lite.http.access import AccessLog
 from lite.http.errors import HANDLERS
 from lite.http.proxy import TrustedProxies
@@ -81,7 +91,13 @@ async def build_services(settings: Settings, metrics: Metrics) -> Services:
     if settings.lite_webhook_poll_ms:
         outbox = Outbox(storage, lambda manifest: policy.public(manifest, manifest.public()))
     catalog = Catalog(storage, outbox)  # manifest changes record their webhook events
-    ingest = IngestService(storage, catalog, settings.lite_max_chunk_bytes)
+    ingest = IngestService(
+        storage,
+        catalog,
+        settings.lite_max_chunk_bytes,
+        settings.lite_default_user_id,
+        lambda owner: metrics.unowned_chunks.labels(owner).inc(),
+    )
     ingest.wav_gap_fill = settings.lite_wav_gap_fill == "silence"
     owner = new_owner()
     compactor = Compactor(
@@ -207,6 +223,7 @@ def create_app(settings: Settings) -> Starlette:
             *recordings.routes,
             *lifecycle.routes,
             *recorders.routes,
+            *vexa.routes,
             *playback.routes,
             *peaks.routes,
             *console.routes(settings),

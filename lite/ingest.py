@@ -42,6 +42,7 @@ from lite.manifest import (
     now_iso,
 )
 from lite.masterplan import make_master_plan
+from lite.owners import UNASSIGNED
 from lite.storage.base import ConditionalWriter, LocalPaths, Presigner, Storage
 
 log = logging.getLogger("lite.ingest")
@@ -49,11 +50,17 @@ _BUILD_ATTEMPTS = 10
 _REPLACE_ATTEMPTS = 3
 
 
+class StillArriving(Conflict):
+    """Chunks kept changing under a build: the requests that bring them build again."""
+
+
 @dataclass(frozen=True)
 class Uploader:
-    """Who sends chunks: a user (INTERNAL_API_SECRET names one) or a token bound to a session."""
+    """Who sends chunks: a user (a MeetingToken, or INTERNAL_API_SECRET naming one), a token
+    bound to a session, or the internal secret alone (`user_id` None: the session's registered
+    owner, see resolve_session)."""
 
-    user_id: int
+    user_id: int | None
     session_uid: str | None = None  # set for upload tokens: only this session
     recording_id: int | None = None
     meeting_id: str | None = None
@@ -71,7 +78,14 @@ class ChunkIn:
 
 
 class IngestService:
-    def __init__(self, storage: Storage, catalog: Catalog, max_chunk_bytes: int) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        catalog: Catalog,
+        max_chunk_bytes: int,
+        default_user_id: int = UNASSIGNED,
+        on_unowned: Callable[[str], None] | None = None,
+    ) -> None:
         assert isinstance(storage, ConditionalWriter)
         self.storage = storage
         self.writer: ConditionalWriter = storage
@@ -83,9 +97,14 @@ class IngestService:
         # seconds) per media file assembled.
         self.on_chunk: Callable[[str, int], None] = _ignore
         self.on_finalized: Callable[[str, float], None] = _ignore
+        self.default_user_id = default_user_id
+        self.on_unowned = on_unowned or (lambda owner: None)
 
     async def resolve_session(self, who: Uploader, session_uid: str, source: str) -> SessionIndex:
+        """The session a chunk belongs to (docs/vexa.md, "Who owns a chunk")."""
         keys.check_token(session_uid, "session_uid")
+        if who.user_id is None:
+            return await self._registered_or_new(session_uid, who.meeting_id, source)
         if who.recording_id is None:
             return await self.catalog.open_session(session_uid, who.user_id, who.meeting_id, source)
         # An upload token names an existing recording: it never creates (or revives) one.
@@ -97,6 +116,25 @@ class IngestService:
             or index.user_id != who.user_id
         ):
             raise ResourceNotFound("unknown session for this upload token")
+        return index
+
+    async def _registered_or_new(
+        self, session_uid: str, meeting_id: str | None, source: str
+    ) -> SessionIndex:
+        """The internal secret alone (Vexa's HEAD bot): the registered session's owner; a session
+        nobody registered goes to LITE_DEFAULT_USER_ID, else to an unassigned recording that the
+        admin assigns. Never refused: the chunk is the meeting."""
+        index = await self.catalog.session(session_uid)
+        if index is not None:
+            return index
+        owner = self.default_user_id
+        index = await self.catalog.open_session(session_uid, owner, meeting_id, source)
+        if index.user_id == UNASSIGNED:
+            self.on_unowned("unassigned")
+            log.warning("chunk of unregistered session %s kept unassigned", session_uid)
+        elif index.user_id == self.default_user_id:
+            self.on_unowned("default_user")
+            log.warning("chunk of unregistered session %s given to user %s", session_uid, owner)
         return index
 
     async def receive(self, who: Uploader, chunk: ChunkIn, source: str) -> dict[str, Any]:
@@ -204,8 +242,10 @@ class IngestService:
                 )
 
     async def _after_chunk(self, index: SessionIndex, chunk: ChunkIn, duplicate: bool) -> str:
-        """Finalize once the final seq is known and no chunk below it is missing; rebuild when a
-        chunk arrives after finalize. Gaps that never fill are left to the reconciler."""
+        """Finalize at once when the final chunk arrives, from what is there (gaps listed), like
+        Vexa's meeting-api; rebuild when a chunk arrives after that. A bot that skips a chunk
+        for good thus leaves a completed recording, and one whose final chunk overtook the last
+        data chunk ends with the full master."""
         manifest, _ = await self.catalog.load_session_manifest(index)
         sealed = manifest.media.get(chunk.media_type)
         if sealed is not None and sealed.sealed_at and not (duplicate and not sealed.compacted_at):
@@ -219,16 +259,15 @@ class IngestService:
         state = manifest.media.get(chunk.media_type)
         if duplicate and not chunk.is_final:
             return manifest.status
-        finished = state is not None and state.status != IN_PROGRESS
-        late = manifest.status != IN_PROGRESS or finished
+        late = manifest.status != IN_PROGRESS or (state is not None and state.status != IN_PROGRESS)
         if not late and (state is None or state.final_seq is None):
             return manifest.status
-        if not late:
-            user, rec, uid = index.user_id, index.recording_id, index.session_uid
-            chunks = await list_chunks(self.storage, user, rec, uid, chunk.media_type)
-            if missing_seqs(chunks, state.final_seq if state else None):
-                return manifest.status
-        return (await self.finalize(index, [chunk.media_type])).status
+        try:
+            return (await self.finalize(index, [chunk.media_type])).status
+        except StillArriving:
+            # The chunk is stored; a request still bringing chunks builds after it (and the
+            # reconciler after that), so the sender hears success, not a conflict to retry.
+            return manifest.status
 
     async def _set_final(self, index: SessionIndex, media_type: str, seq: int) -> Manifest:
         def change(manifest: Manifest) -> None:
@@ -280,7 +319,7 @@ class IngestService:
                 return updated
             # Chunks changed while we built, or a racing finalizer wrote the master after our
             # manifest named its own: build again, so the manifest names the stored master.
-        raise Conflict("chunks keep arriving while finalizing; retry")
+        raise StillArriving("chunks keep arriving while finalizing; retry")
 
     async def _master_intact(self, index: SessionIndex, state: MediaState) -> bool:
         """A racing finalizer may have overwritten the master with an older build."""

@@ -48,6 +48,12 @@ class Metrics:
             "lite_ingest_chunks", "Chunks received by outcome", ["outcome"], registry=registry
         )
         self.ingest_bytes = Counter("lite_ingest_bytes", "Chunk bytes stored", registry=registry)
+        self.unowned_chunks = Counter(
+            "lite_ingest_unowned_chunks",
+            "Chunks of sessions nobody registered, by where they went (default_user, unassigned)",
+            ["owner"],
+            registry=registry,
+        )
         self.finalized = Counter(
             "lite_finalized_media",
             "Media files assembled by outcome",

@@ -108,6 +108,14 @@ SETTINGS: tuple[Setting, ...] = (
         "LITE_DOWNLOAD_URL_TTL_SECONDS", "3600", "Lifetime of /download URLs", "int", minimum=1
     ),
     Setting(
+        "LITE_DEFAULT_USER_ID",
+        "0",
+        "Owner of chunks sent with INTERNAL_API_SECRET alone for a session nobody registered; "
+        "0: keep them unassigned for the admin to assign",
+        "int",
+        minimum=0,
+    ),
+    Setting(
         "LITE_SESSION_IDLE_SECONDS",
         "600",
         "Finalize a session after this long without chunks",
@@ -288,6 +296,7 @@ class Settings:
     lite_signing_key: str
     lite_upload_token_ttl_seconds: int
     lite_download_url_ttl_seconds: int
+    lite_default_user_id: int
     lite_session_idle_seconds: int
     lite_reconcile_interval_seconds: int
     lite_max_chunk_bytes: int

@@ -65,8 +65,16 @@ class MeetingGrant:
     meeting_id: int
 
 
-def looks_like_jwt(token: str) -> bool:
-    return token.count(".") == 2
+def is_meeting_token(token: str) -> bool:
+    """Names Vexa's audience (read unverified, only to pick the verifier: read_meeting_token
+    checks the signature)."""
+    if token.count(".") != 2:
+        return False
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return False
+    return isinstance(claims, dict) and claims.get("aud") == _MEETING_AUDIENCE
 
 
 def read_meeting_token(secret: str, token: str) -> MeetingGrant:

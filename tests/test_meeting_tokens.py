@@ -10,7 +10,7 @@ import jwt
 import pytest
 
 from lite.errors import Unauthorized
-from lite.tokens import MeetingGrant, looks_like_jwt, read_meeting_token
+from lite.tokens import MeetingGrant, is_meeting_token, read_meeting_token
 from tests.vexa.botkit import mint_meeting_token
 
 SECRET = "the-internal-api-secret-" + "x" * 41  # 64 bytes: HS512 below needs that many
@@ -36,7 +36,9 @@ def claims(**override: Any) -> dict[str, Any]:
 
 def test_vexa_minted_token_gives_user_and_meeting() -> None:
     token = mint_meeting_token(42, 7, SECRET)
-    assert looks_like_jwt(token)
+    assert is_meeting_token(token)
+    assert not is_meeting_token(jwt.encode(claims(aud="vexa-lite-upload"), SECRET))
+    assert not is_meeting_token("not-a-jwt")
     assert read_meeting_token(SECRET, token) == MeetingGrant(user_id=7, meeting_id=42)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -20,7 +19,7 @@ from lite.http.auth import bearer_token, services
 from lite.http.bodies import json_object
 from lite.ingest import ChunkIn, Uploader
 from lite.logs import bind_request
-from lite.tokens import read_upload_token
+from lite.uploaders import uploader_for
 
 _FALSE = ("false", "0", "no", "off")
 _MULTIPART_OVERHEAD = 1024 * 1024  # form fields and boundaries around the file part
@@ -28,18 +27,13 @@ _STAT_CONCURRENCY = 16
 
 
 async def uploader(request: Request, user_id: object) -> Uploader:
-    """INTERNAL_API_SECRET (the request names user_id) or a scoped upload token."""
-    token = bearer_token(request)
+    """Who sends the chunk, from the bearer token (lite.uploaders)."""
     found = services(request)
-    secret = found.settings.internal_api_secret
-    if secret and hmac.compare_digest(secret.encode(), token.encode()):
-        if user_id in (None, ""):
-            raise BadRequest("user_id is required with the internal secret")
-        bind_request(user_id=keys.check_id(user_id, "user_id"))  # named in the access line
-        return Uploader(keys.check_id(user_id, "user_id"))
-    grant = read_upload_token(await found.secret.get(), token)
-    bind_request(user_id=grant.user_id)
-    return Uploader(grant.user_id, grant.session_uid, grant.recording_id)
+    token = bearer_token(request)
+    who = uploader_for(token, found.settings.internal_api_secret, await found.secret.get(), user_id)
+    if who.user_id is not None:
+        bind_request(user_id=who.user_id)  # named in the access line
+    return who
 
 
 def _check_length(request: Request, limit: int) -> None:
@@ -96,6 +90,8 @@ async def put_chunk(request: Request) -> Response:
 def _with_meeting(who: Uploader, meeting_id: object) -> Uploader:
     if meeting_id in (None, "") or who.session_uid is not None:
         return who
+    if who.meeting_id is not None:
+        return who  # a MeetingToken's meeting
     return Uploader(who.user_id, meeting_id=str(meeting_id)[:200])
 
 
