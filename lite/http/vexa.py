@@ -55,7 +55,8 @@ async def unassigned_recordings(request: Request) -> Response:
         raise BadRequest("only ?unassigned=true is listed here; users list their own")
     found = services(request)
     manifests = await _owners(request).unassigned()
-    return JSONResponse({"recordings": [await found.recordings.public(m) for m in manifests]})
+    listed = [await found.recordings.public(m) for m in manifests]
+    return JSONResponse({"recordings": listed, "next_cursor": None})
 
 
 async def assign_owner(request: Request) -> Response:

@@ -54,6 +54,33 @@ RAW = op(
     params=[RECORDING_ID, MEDIA_ID, *SIGNED_QUERY, *RANGE_HEADERS],
     description="A recording in progress serves what has arrived (`Cache-Control: no-store`).",
 )
+SESSION = json_content(
+    {
+        "type": "object",
+        "properties": {
+            "session_uid": {"type": "string"},
+            "user_id": ID,
+            "recording_id": ID,
+            "meeting_id": {"type": ["string", "null"]},
+        },
+    }
+)
+SESSION_BODY = json_content(
+    {
+        "type": "object",
+        "required": ["session_uid", "user_id"],
+        "properties": {
+            "session_uid": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,128}$"},
+            "user_id": {"type": "integer", "minimum": 1},
+            "meeting_id": {"type": ["string", "integer"]},
+        },
+    }
+)
+OWNER_BODY = {
+    "type": "object",
+    "required": ["user_id"],
+    "properties": {"user_id": {"type": "integer", "minimum": 1}},
+}
 RECORDER_QUERY = [
     query("user_id", ID, "the owner, with the internal secret"),
     query("meeting_id", {"type": "string"}),
@@ -235,6 +262,45 @@ PATHS: dict[str, dict[str, Any]] = {
             RECORDER,
             {"200": answer("the recording", "Recording")},
             params=[SESSION_UID, *RECORDER_QUERY],
+        ),
+    },
+    "/internal/sessions": {
+        "post": op(
+            "Register a bot session's owner before the bot starts (Vexa's launcher)",
+            "ingest",
+            RECORDER,
+            {
+                "200": {"description": "already registered to this user", "content": SESSION},
+                "201": {"description": "registered", "content": SESSION},
+            },
+            body={"required": True, "content": SESSION_BODY},
+            description="Chunks sent with INTERNAL_API_SECRET alone then belong to `user_id`; "
+            "a user's claim on the uid (POST /recordings) or an unassigned session is handed over.",
+        ),
+    },
+    "/admin/recordings": {
+        "get": op(
+            "Recordings of sessions nobody registered (not visible to any user)",
+            "admin",
+            ADMIN,
+            {"200": answer("the unassigned recordings", "RecordingList")},
+            params=[
+                query(
+                    "unassigned",
+                    {"type": "string", "enum": ["true", "1"]},
+                    "required: only unassigned recordings are listed here",
+                )
+            ],
+        ),
+    },
+    "/admin/recordings/{recording_id}/owner": {
+        "post": op(
+            "Hand an unassigned recording to its owner (its objects move under that user)",
+            "admin",
+            ADMIN,
+            {"200": answer("the recording, now the user's", "Recording")},
+            params=[RECORDING_ID],
+            body={"required": True, "content": json_content(OWNER_BODY)},
         ),
     },
     "/admin/users/{user_id}/api-keys": {
