@@ -11,17 +11,20 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.to_thread
 
-from lite import keys, peaks
-from lite.decode import Frames, decode_s16
+from lite import keys
 from lite.errors import MediaUnplayable, NotFound, StaleMedia
 from lite.manifest import COMPLETED, Manifest, MediaState
 from lite.recordings import Recordings
 from lite.storage.base import Storage, iter_bytes, read_all
 from lite.storagefile import open_stored
+
+if TYPE_CHECKING:
+    from lite.decode import Frames
 
 log = logging.getLogger("lite.waveforms")
 MASTER_SHA256 = "master_sha256"
@@ -75,6 +78,10 @@ class Waveforms:
         master = keys.master_key(
             manifest.user_id, manifest.id, manifest.session_uid, state.media_type, state.format
         )
+        # numpy and PyAV cost about half a second of start-up: loaded with the first peaks.
+        from lite import peaks
+        from lite.decode import decode_s16
+
         builders: list[peaks.PeakBuilder] = []
 
         def sink(rate: int, channels: int) -> Callable[[Frames], None]:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from lite.settings import Settings
 from lite.storage.base import Storage
 from lite.storage.local import LocalStorage
-from lite.storage.s3 import S3Options, S3Storage
+
+if TYPE_CHECKING:
+    from lite.storage.s3 import S3Options
 
 
 def _endpoint_url(endpoint: str, secure: bool) -> str:
@@ -15,6 +19,9 @@ def _endpoint_url(endpoint: str, secure: bool) -> str:
 
 
 def s3_options(settings: Settings) -> S3Options:
+    # botocore and aiobotocore take most of a second to import: only an S3 backend loads them.
+    from lite.storage.s3 import S3Options
+
     if settings.storage_backend == "minio":
         endpoint = _endpoint_url(settings.minio_endpoint, settings.minio_secure)
         public = settings.minio_public_endpoint
@@ -46,4 +53,6 @@ async def open_storage(settings: Settings) -> Storage:
     """Build and open the configured backend; the caller closes it with `aclose()`."""
     if settings.storage_backend == "local":
         return LocalStorage(settings.local_storage_dir, fsync=settings.local_storage_fsync)
+    from lite.storage.s3 import S3Storage
+
     return await S3Storage(settings.storage_backend, s3_options(settings)).open()

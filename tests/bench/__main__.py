@@ -1,4 +1,5 @@
-"""`python -m tests.bench [--seconds N] [--only local,s3,ingest] [--keep]`: run and print the table.
+"""`python -m tests.bench [--seconds N] [--only local,s3,ingest,startup,bots] [--keep]`: run and
+print the table.
 
 Each section starts its own servers in one throwaway directory (on the same disk as the app's
 data) and ends them by pid. The settings environment of the caller is cleared first, so a
@@ -18,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lite.settings import SETTINGS
-from tests.bench import ingest, media, playback, scale
+from tests.bench import bots, ingest, media, playback, scale, startup
 from tests.bench.tools import Options, Row, log, table
 
 SECTIONS: dict[str, Callable[[Path, Options], list[Row]]] = {
@@ -27,6 +28,8 @@ SECTIONS: dict[str, Callable[[Path, Options], list[Row]]] = {
     "ingest": ingest.run,
     "scale": scale.run,
     "media": media.run,
+    "startup": startup.run,
+    "bots": bots.run,
 }
 
 
