@@ -112,6 +112,7 @@ async def vexa_upload(request: Request) -> Response:
     found = services(request)
     limit = found.settings.lite_max_chunk_bytes + _MULTIPART_OVERHEAD
     _check_length(request, limit)
+    await uploader(request, None)  # bad credentials: 401 before a byte of the form is read
     limited = Request(request.scope, _limited_receive(request.receive, limit))
     async with limited.form(max_files=1, max_fields=64) as form:
         fields = _fields(form)
