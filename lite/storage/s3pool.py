@@ -18,7 +18,8 @@ from botocore.exceptions import BotoCoreError
 from lite.storage.base import Unavailable
 
 QUEUE_DEADLINE = 120.0
-TROUBLE_SECONDS = 2.0  # after a failed call, queued callers are refused for this long
+TROUBLE_SECONDS = 2.0  # after failing calls, queued callers are refused for this long
+TROUBLE_AFTER = 3  # failures in a row (no success between): one slow call under load is not down
 _POLL = 0.25
 
 
@@ -26,6 +27,7 @@ class CallSlots:
     def __init__(self, size: int) -> None:
         self._free = anyio.Semaphore(max(1, size))
         self._trouble_until = 0.0
+        self._failures = 0  # in a row
 
     def _troubled(self) -> bool:
         return time.monotonic() < self._trouble_until
@@ -37,8 +39,12 @@ class CallSlots:
         try:
             yield
         except (Unavailable, TimeoutError, BotoCoreError, OSError):
-            self._trouble_until = time.monotonic() + TROUBLE_SECONDS
+            self._failures += 1
+            if self._failures >= TROUBLE_AFTER:
+                self._trouble_until = time.monotonic() + TROUBLE_SECONDS
             raise
+        else:
+            self._failures = 0
         finally:
             self._free.release()
 
