@@ -8,6 +8,7 @@ written to the dead letters. Every attempt of an event carries the same `webhook
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -23,6 +24,7 @@ from lite.catalog import Catalog
 from lite.endpoints import Endpoints
 from lite.errors import LiteError, NotFound, PreconditionFailed, ResourceNotFound
 from lite.leases import read_versioned
+from lite.manifest import Manifest
 from lite.outbox import (
     COMMITTED,
     CONFIRMED,
@@ -130,10 +132,7 @@ class Dispatcher:
 
     async def _happened(self, entry: dict[str, Any], now: float) -> bool | None:
         """True: the change is stored; False: it never will be; None: not yet (still pending)."""
-        try:
-            manifest, _ = await self.catalog.load(entry["user_id"], entry["recording_id"])
-        except ResourceNotFound:
-            manifest = None
+        manifest = await self._manifest(entry)
         if entry["check"] == CONFIRMED:
             return True  # confirmed by the deletion that followed it
         if entry["check"] == COMMITTED:
@@ -144,6 +143,19 @@ class Dispatcher:
         elif manifest is None:
             return True
         return None if now - entry["created"] < UNCOMMITTED_GRACE_SECONDS else False
+
+    async def _manifest(self, entry: dict[str, Any]) -> Manifest | None:
+        """The event's recording now, also after an admin moved it to another owner."""
+        rec = entry["recording_id"]
+        with contextlib.suppress(ResourceNotFound):
+            return (await self.catalog.load(entry["user_id"], rec))[0]
+        uid = entry.get("session_uid")
+        index = await self.catalog.session(uid) if isinstance(uid, str) and uid else None
+        if index is None or index.recording_id != rec or index.user_id == entry["user_id"]:
+            return None
+        with contextlib.suppress(ResourceNotFound):
+            return (await self.catalog.load(index.user_id, rec))[0]
+        return None
 
     async def _targets(self, entry: dict[str, Any]) -> list[Target]:
         found = []

@@ -63,6 +63,7 @@ def new_entry(
         "type": kind,
         "user_id": manifest.user_id,
         "recording_id": manifest.id,
+        "session_uid": manifest.session_uid,  # finds the recording if it moves to another owner
         "check": check,
         "created": time.time(),
         "timestamp": now_iso(),

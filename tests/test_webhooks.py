@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +15,10 @@ import anyio
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from lite import events, ssrf
+from lite import events, keys, ssrf
 from lite.dispatcher import next_delay
 from lite.errors import ConfigError
-from lite.manifest import Manifest
+from lite.manifest import Manifest, SessionIndex
 from lite.outbox import DEAD_LETTER_PREFIX, OUTBOX_PREFIX, entry_key, new_entry
 from lite.settings import load_settings
 from lite.storage.base import Storage, iter_bytes
@@ -284,3 +285,21 @@ async def test_a_failed_recording_sends_recording_failed(store: Storage) -> None
 
 def verified_events(receiver: Any) -> list[dict[str, Any]]:
     return [Webhook(SECRET).verify(a["body"], a["headers"]) for a in receiver.accepted()]
+
+
+async def test_an_event_follows_its_recording_to_a_new_owner(store: Storage) -> None:
+    with receiver_server([200]) as (receiver, _):
+        replica = Replica(store, delivery=config(receiver.url))
+        old, new = new_user(), new_user()
+        index = await replica.record(old)
+        # An admin moves the recording before delivery (as owner assignment does):
+        manifest, _ = await replica.catalog.load(old, index.recording_id)
+        manifest.user_id = new
+        await store.put(keys.manifest_key(new, index.recording_id), iter_bytes(manifest.to_json()))
+        await store.delete(keys.manifest_key(old, index.recording_id))
+        moved = SessionIndex(**{**asdict(index), "user_id": new})
+        await store.put(keys.session_index_key(index.session_uid), iter_bytes(moved.to_json()))
+        replica.catalog.forget(index.session_uid)
+        await deliver_until(replica, lambda: len(receiver.accepted()) == 1)
+        await replica.dispatcher.aclose()
+    assert [e["type"] for e in verified_events(receiver)] == ["recording.completed"]
