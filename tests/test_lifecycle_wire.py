@@ -21,6 +21,7 @@ from tests.ingestkit import (
     StoreView,
     api_key,
     app_env,
+    bearer,
     eventually,
     new_uid,
     new_user,
@@ -99,6 +100,11 @@ async def test_compaction_retention_and_events_over_the_wire(
             )
             assert ranged.status_code == 206 and ranged.content == raw.content[:100]
 
+            status = await http.get(
+                f"/ingest/sessions/{uid}", headers=bearer(), params={"user_id": str(user)}
+            )
+            audio = status.json()["media"]["audio"]
+            assert (audio["chunks"], audio["missing"], audio["compacted"]) == ([], [], True)
             late = await put_chunk(http, uid, 3, wav_chunks(1, seed=9)[0], user_id=user)
             assert late.status_code == 410, late.text
             assert late.json()["error"]["code"] == "recording_sealed"

@@ -166,6 +166,12 @@ async def session_status(request: Request) -> Response:
             "missing": missing_seqs(chunks, final_seq),
             "final_seq": final_seq,
         }
+    for kind, state in manifest.media.items():
+        if state.compacted_at:  # its chunks are gone: the facts stay in the manifest
+            missing = list(state.missing_chunks)
+            described[kind] = {"chunks": [], "missing": missing, "final_seq": state.final_seq}
+        if kind in described:
+            described[kind]["compacted"] = bool(state.compacted_at)
     body = {"session_uid": uid, "recording_id": rec, "status": manifest.status, "media": described}
     return JSONResponse(body)
 

@@ -171,6 +171,10 @@ SCHEMAS: dict[str, Schema] = {
                 },
                 missing={"type": "array", "items": INT},
                 final_seq=NULLABLE_INT,
+                compacted={
+                    "type": "boolean",
+                    "description": "its chunks were removed: the master is final (410 for more)",
+                },
             ),
         },
     ),
