@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from lite import media
+from lite import keys, media
 
 IN_PROGRESS, COMPLETED, FAILED = "in_progress", "completed", "failed"
 STATUSES = (IN_PROGRESS, COMPLETED, FAILED)
@@ -120,18 +120,47 @@ class Manifest:
     def public(self, live: dict[str, MediaState] | None = None) -> dict[str, Any]:
         """The API shape; `live` overrides media still in progress with facts from the chunks."""
         states = {**self.media, **(live or {})}
+        files = [states[k].public() for k in sorted(states)]
+        for public in files:
+            public["storage_path"] = self.storage_path(states[public["type"]])
         return {
             "id": self.id,
-            "meeting_id": self.meeting_id,
+            "meeting_id": vexa_meeting_id(self.meeting_id),
             "user_id": self.user_id,
             "session_uid": self.session_uid,
-            "source": self.source,
+            "source": _VEXA_SOURCES.get(self.source, self.source),
             "status": self.status,
             "error_message": self.error_message,
             "created_at": self.created_at,
             "completed_at": self.completed_at,
-            "media_files": [states[k].public() for k in sorted(states)],
+            "media_files": files,
+            # What Vexa's dashboard plays: it shows a player only when `audio` is set.
+            "playback_url": {
+                kind: f"/recordings/{self.id}/master?type={kind}" if kind in states else None
+                for kind in ("audio", "video")
+            },
         }
+
+    def storage_path(self, state: MediaState) -> str | None:
+        """The master's object key, once it is built (Vexa's `storage_path`)."""
+        if state.status != COMPLETED or state.format is None:
+            return None
+        return keys.master_key(
+            self.user_id, self.id, self.session_uid, state.media_type, state.format
+        )
+
+
+# How a recording came in, in Vexa's words: a recorder's chunks are `bot`, an API upload `upload`.
+_VEXA_SOURCES = {"vexa-bot": "bot", "recorder": "bot", "bot": "bot", "api": "upload"}
+
+
+def vexa_meeting_id(meeting_id: str | None) -> int | str | None:
+    """Vexa's meeting ids are integers: one that is, is answered as a number."""
+    if meeting_id is not None and meeting_id.isascii() and meeting_id.isdigit():
+        number = int(meeting_id)
+        if number < 2**53 and str(number) == meeting_id:
+            return number
+    return meeting_id
 
 
 @dataclass(frozen=True)

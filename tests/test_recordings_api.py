@@ -50,6 +50,7 @@ RECORDING_FIELDS = {
     "completed_at",
     "expires_at",
     "media_files",
+    "playback_url",  # Vexa's dashboard plays `playback_url.audio`
 }
 MEDIA_FIELDS = {
     "id",
@@ -64,6 +65,7 @@ MEDIA_FIELDS = {
     "problems",
     "created_at",
     "finalized_at",
+    "storage_path",  # Vexa's field: the master's object key
     "compacted_at",
 }
 
@@ -176,7 +178,7 @@ async def test_create_with_a_bad_body_is_400(
     assert await api.store.keys(f"recordings/{user.id}/") == []
 
 
-async def test_a_recording_shows_no_storage_keys_or_internal_fields(
+async def test_a_recording_shows_no_internal_fields(
     api: Api, http: httpx.AsyncClient
 ) -> None:
     user = await User.new(http)
@@ -188,7 +190,12 @@ async def test_a_recording_shows_no_storage_keys_or_internal_fields(
     assert set(recording) == RECORDING_FIELDS
     (audio,) = recording["media_files"]
     assert MEDIA_FIELDS <= set(audio) <= MEDIA_FIELDS | {"status"}
-    assert "recordings/" not in answer.text and "_system" not in answer.text
+    assert "_system" not in answer.text and "chunks/" not in answer.text
+    assert audio["storage_path"] == f"recordings/{user.id}/{made['id']}/{made['session_uid']}.wav"
+    assert recording["playback_url"] == {
+        "audio": f"/recordings/{made['id']}/master?type=audio",
+        "video": None,
+    }
     assert (audio["chunk_count"], audio["format"], recording["status"]) == (4, "wav", "completed")
 
 

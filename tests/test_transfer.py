@@ -40,7 +40,7 @@ def test_upload_then_download_and_resume(tmp_path: Path) -> None:
         uploaded = cli(tmp_path, server.url, key, "upload", str(original), "--meeting-id", "77")
         assert uploaded["status"] == "completed"
         recording = http.get(f"/recordings/{uploaded['recording_id']}", headers={"X-API-Key": key})
-        assert recording.json()["meeting_id"] == "77"
+        assert recording.json()["meeting_id"] == 77  # an integer, as Vexa reads it
         media = recording.json()["media_files"][0]
         served = http.get(
             f"/recordings/{uploaded['recording_id']}/media/{media['id']}/raw",

@@ -70,8 +70,14 @@ class Lite:
         return found[0]
 
     def master_bytes(self, key: dict[str, str], recording: dict[str, Any]) -> bytes:
-        master = self.http.get(f"/recordings/{recording['id']}/master?type=audio", headers=key)
+        """The master through what Vexa's dashboard uses: `playback_url.audio`."""
+        audio = recording["playback_url"]["audio"]
+        assert audio == f"/recordings/{recording['id']}/master?type=audio"
+        assert recording["playback_url"]["video"] is None
+        master = self.http.get(audio, headers=key)
         assert master.status_code == 200, master.text
+        stored = recording["media_files"][0]["storage_path"]
+        assert stored.startswith(f"recordings/{recording['user_id']}/{recording['id']}/")
         raw = self.http.get(master.json()["raw_url"], headers=key)
         assert raw.status_code == 200
         return raw.content
@@ -136,7 +142,7 @@ def test_head_bot_with_a_registered_session(lite: Lite, vexa_bot: RunBot, tmp_pa
     assert run.uploaded[-2:] == [4, 3]  # the final chunk overtook the last data chunk
     recording = lite.listed(key, uid)
     assert recording["status"] == "completed"
-    assert str(recording["meeting_id"]) == "4711"
+    assert recording["meeting_id"] == 4711 and recording["source"] == "bot"
     assert recording["media_files"][0]["missing_chunks"] == []
     assert same_webm(lite.master_bytes(key, recording), expected_webm(slices))
 
@@ -152,6 +158,7 @@ def test_head_bot_with_a_session_the_user_registered(
     all_sent(vexa_bot(meet_scenario(lite, uid, write_blobs(slices, tmp_path))), 4)
     recording = lite.listed(key, uid)
     assert recording["id"] == made.json()["id"] and recording["status"] == "completed"
+    assert recording["source"] == "upload"  # the user created it through the API
     assert same_webm(lite.master_bytes(key, recording), expected_webm(slices))
     lite.unseen_by(lite.key_for(new_user()), recording)
 
@@ -202,7 +209,8 @@ def test_v010_bot_with_a_meeting_token(lite: Lite, vexa_bot: RunBot, tmp_path: P
     run = vexa_bot(zoom_scenario(lite, "v010-zoom", uid, token, audio, tmp_path))
     all_sent(run, 4)
     recording = lite.listed(key, uid)
-    assert recording["status"] == "completed" and str(recording["meeting_id"]) == "77"
+    assert recording["status"] == "completed" and recording["meeting_id"] == 77
+    assert recording["source"] == "bot"
     assert lite.master_bytes(key, recording) == expected_wav(audio)
     lite.unseen_by(lite.key_for(new_user()), recording)
 

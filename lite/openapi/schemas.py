@@ -48,6 +48,10 @@ MEDIA_FILE = obj(
         "type": ["string", "null"],
         "description": "when its chunks were removed (the master is final; late chunks get 410)",
     },
+    storage_path={
+        "type": ["string", "null"],
+        "description": "the master's object key, once it is built (Vexa's field)",
+    },
 )
 
 RECORDING = obj(
@@ -56,13 +60,18 @@ RECORDING = obj(
     meeting_id={"type": ["string", "integer", "null"]},
     user_id=INT,
     session_uid=STRING,
-    source=STRING,
+    source={"type": "string", "description": "bot (recorder uploads), upload (API uploads)"},
     status=RECORDING_STATUS,
     error_message=NULLABLE_STRING,
     created_at=TIMESTAMP,
     completed_at=NULLABLE_TIMESTAMP,
     expires_at={"type": ["string", "null"], "description": "deleted after this; null: kept"},
     media_files={"type": "array", "items": ref("MediaFile")},
+    playback_url=obj(
+        ["audio", "video"],
+        audio={"type": ["string", "null"], "description": "`/recordings/{id}/master?type=audio`"},
+        video={"type": ["string", "null"], "description": "`/recordings/{id}/master?type=video`"},
+    ),
 )
 RETENTION: dict[str, Schema] = {
     "expires_at": {"type": ["string", "null"], "description": "ISO 8601; null: the default"},
