@@ -178,9 +178,7 @@ async def test_create_with_a_bad_body_is_400(
     assert await api.store.keys(f"recordings/{user.id}/") == []
 
 
-async def test_a_recording_shows_no_internal_fields(
-    api: Api, http: httpx.AsyncClient
-) -> None:
+async def test_a_recording_shows_no_internal_fields(api: Api, http: httpx.AsyncClient) -> None:
     user = await User.new(http)
     made = await user.record(wav_chunks(3))
 
