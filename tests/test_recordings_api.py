@@ -207,20 +207,34 @@ async def test_the_master_of_a_completed_recording_points_at_its_raw_bytes(
 
     assert answer.status_code == 200, answer.text
     master = answer.json()
-    assert master["raw_url"].endswith(f"/recordings/{made['id']}/media/{master['id']}/raw")
+    assert master["id"] == master["recording_id"] == made["id"]  # Vexa's shape
+    media_id = master["media_file_id"]
+    assert master["raw_url"].endswith(f"/recordings/{made['id']}/media/{media_id}/raw")
+    assert master["storage_path"] == f"recordings/{user.id}/{made['id']}/{made['session_uid']}.wav"
     assert master["duration_seconds"] == pytest.approx(1.5)
     raw = await user.get(master["raw_url"])
     assert raw.status_code == 200 and len(raw.content) == master["file_size_bytes"]
 
 
-async def test_there_is_no_master_before_the_recording_is_finished(
+async def test_during_the_meeting_the_master_is_what_has_arrived(
     api: Api, http: httpx.AsyncClient
 ) -> None:
+    """Like Vexa's meeting-api (and `/raw`): the master lookup answers while chunks arrive."""
     user = await User.new(http)
     made = await user.create()
     await put_chunk(http, made["session_uid"], 0, make_wav(0.05), token=made["upload_token"])
 
-    for kind, status in (("audio", 404), ("video", 404), ("../x", 400)):
+    answer = await user.get(f"/recordings/{made['id']}/master", type="audio")
+    assert answer.status_code == 200, answer.text
+    master = answer.json()
+    assert (master["id"], master["status"], master["storage_path"]) == (
+        made["id"],
+        "in_progress",
+        None,
+    )
+    raw = await user.get(master["raw_url"])
+    assert raw.status_code == 200 and raw.content.startswith(b"RIFF")
+    for kind, status in (("video", 404), ("../x", 400)):
         answer = await user.get(f"/recordings/{made['id']}/master", type=kind)
         assert answer.status_code == status, (kind, answer.text)
 

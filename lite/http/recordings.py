@@ -11,7 +11,7 @@ from lite.errors import BadRequest, ResourceNotFound
 from lite.http.auth import require_user, services
 from lite.http.bodies import json_body
 from lite.http.proxy import public_base
-from lite.manifest import COMPLETED
+from lite.manifest import FAILED
 from lite.retention import retention_change
 from lite.tokens import UploadGrant, issue_upload_token
 
@@ -83,15 +83,26 @@ async def delete_recording(request: Request) -> Response:
 
 
 async def master(request: Request) -> Response:
+    """Vexa's master lookup: `id` is the recording's, `media_file_id` the file's. During the
+    meeting it answers with what has arrived (its `raw_url` plays that, as `/raw` does)."""
     user_id = await require_user(request)
     recording_id = keys.check_id(request.path_params["recording_id"])
     kind = keys.check_token(request.query_params.get("type", "audio"), "type")
-    manifest, _ = await services(request).catalog.load(user_id, recording_id)
-    state = manifest.media.get(kind)
-    if state is None or state.status != COMPLETED:
-        raise ResourceNotFound(f"no finished {kind} file for this recording")
+    found = services(request)
+    manifest, _ = await found.catalog.load(user_id, recording_id)
+    state = {**manifest.media, **(await found.recordings.live_media(manifest))}.get(kind)
+    if state is None or state.status == FAILED:
+        raise ResourceNotFound(f"no {kind} file for this recording")
     raw = f"{base_url(request)}/recordings/{recording_id}/media/{state.id}/raw"
-    return JSONResponse({**state.public(), "raw_url": raw})
+    body = {
+        **state.public(),
+        "id": recording_id,
+        "recording_id": recording_id,
+        "media_file_id": state.id,
+        "storage_path": manifest.storage_path(state),
+        "raw_url": raw,
+    }
+    return JSONResponse(body)
 
 
 routes = [

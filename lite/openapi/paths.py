@@ -181,11 +181,13 @@ PATHS: dict[str, dict[str, Any]] = {
     },
     "/recordings/{recording_id}/master": {
         "get": op(
-            "The finished media file of one type",
+            "The media file of one type (during the meeting: what has arrived)",
             "recordings",
             USER,
             {"200": answer("the media file and its raw_url", "Master")},
             params=[RECORDING_ID, query("type", TOKEN, "media type, default audio")],
+            description="Vexa's shape: `id` is the recording's id, `media_file_id` the file's; "
+            "`storage_path` is null until the master is built.",
         ),
     },
     "/recordings/{recording_id}/media/{media_id}/download": {

@@ -143,7 +143,17 @@ SCHEMAS: dict[str, Schema] = {
         ["url"], url={"type": "string", "maxLength": 2048}, description={"type": "string"}
     ),
     "Deleted": obj(["id"], id=INT),
-    "Master": {"allOf": [ref("MediaFile"), obj(["raw_url"], raw_url=STRING)]},
+    "Master": {
+        "allOf": [
+            ref("MediaFile"),
+            obj(
+                ["raw_url", "media_file_id", "recording_id"],
+                raw_url=STRING,
+                media_file_id=INT,
+                recording_id=INT,
+            ),
+        ]
+    },
     "Download": obj(
         ["url", "download_url", "filename", "content_type", "expires_in", "expires_at"],
         url={"type": "string", "description": "plays in <audio src> without headers"},
