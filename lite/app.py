@@ -213,6 +213,8 @@ def create_app(settings: Settings) -> Starlette:
                 yield
                 background.cancel_scope.cancel()
         finally:
+            if found.waveforms is not None:
+                await found.waveforms.aclose()
             await found.dispatcher.aclose()
             await found.storage.aclose()
 

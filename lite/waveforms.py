@@ -59,6 +59,13 @@ class Waveforms:
             pass
         return await asyncio.shield(self._task(manifest, state))
 
+    async def aclose(self) -> None:
+        """On shutdown: stop the peaks still being made (they are made again when asked)."""
+        running = list(self._running.values())
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+
     def _task(self, manifest: Manifest, state: MediaState) -> asyncio.Task[bytes]:
         name = f"{_key(manifest, state)}@{state.sha256}"
         task = self._running.get(name)
@@ -96,7 +103,8 @@ class Waveforms:
 
         async with self._one_at_a_time:
             try:
-                data = await anyio.to_thread.run_sync(work)
+                # Abandoned on cancel: the decoding thread then fails at its next storage read.
+                data = await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
             except StaleMedia:
                 raise MediaUnplayable("the media file was rebuilt; ask again") from None
         digest = hashlib.sha256(data).hexdigest()
