@@ -109,8 +109,18 @@ class Waveforms:
                 raise MediaUnplayable("the media file was rebuilt; ask again") from None
         digest = hashlib.sha256(data).hexdigest()
         meta = {"sha256": digest, MASTER_SHA256: state.sha256 or ""}
-        await self.storage.put(_key(manifest, state), iter_bytes(data), lambda: meta)
+        key = _key(manifest, state)
+        await self.storage.put(key, iter_bytes(data), lambda: meta)
+        if not await self._master_there(master, state):
+            await self.storage.delete(key)  # the recording was deleted meanwhile: leave nothing
         return data
+
+    async def _master_there(self, master: str, state: MediaState) -> bool:
+        try:
+            info = await self.storage.stat(master)
+        except NotFound:
+            return False
+        return not state.master_etag or info.etag == state.master_etag
 
 
 def _key(manifest: Manifest, state: MediaState) -> str:
