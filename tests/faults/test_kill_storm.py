@@ -63,7 +63,8 @@ async def test_kill_storm(env: dict[str, str], tmp_path: Path, figures: Figures)
 
             tg.start_soon(bots)
             kills = 0
-            while kills < KILLS and not bots_done.is_set():
+            # At least KILLS, and on until a kill has also hit a final chunk (finalize) in flight.
+            while (kills < KILLS or not at_kills["final"]) and not bots_done.is_set():
                 await anyio.sleep(rng.uniform(0.8, 2.0))
                 at_kills.update(+tally.in_flight)
                 app.kill()
