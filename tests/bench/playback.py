@@ -273,7 +273,7 @@ def run_local(work: Path, opts: Options) -> list[Row]:
             rows.append(_range_row(name + " vs nginx", ranged["ours"], ranged["nginx"], "nginx"))
     finally:
         app.stop()
-    rows.append(_rss(work, env, raw_path, auth, head, opts))
+    rows += _rss(work, env, raw_path, auth, head, opts)
     return rows
 
 
@@ -289,7 +289,7 @@ def _rss(
     auth: dict[str, str],
     head: bytes,
     opts: Options,
-) -> Row:
+) -> list[Row]:
     """A fresh app process on the same store: idle RSS, then 64 concurrent full-file streams."""
     log(f"RSS with {RSS_STREAMS} concurrent full-file streams (fresh process)")
     app = start_app(env, work)
@@ -314,13 +314,12 @@ def _rss(
         ]
         if result.problems():
             note.append(f"wrk saw {result.problems()}")
-        return Row(
-            f"RSS growth, {RSS_STREAMS} concurrent full-file streams (256 MiB)",
-            (peak - idle) / 1024,
-            "MiB",
-            maximum_value=100,
-            note="; ".join(note),
-        )
+        streams = f"{RSS_STREAMS} concurrent full-file streams (256 MiB)"
+        return [
+            Row(f"RSS growth, {streams}", (peak - idle) / 1024, "MiB", note="; ".join(note)),
+            Row(f"peak RSS, {streams}", peak / 1024, "MiB", maximum_value=100),
+            Row("idle RSS after one range", idle / 1024, "MiB", maximum_value=60),
+        ]
     finally:
         app.stop()
 
