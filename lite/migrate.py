@@ -24,7 +24,7 @@ from lite.storage.base import ObjectInfo, Storage, iter_bytes, read_all
 
 SHA256 = "sha256"
 MAX_PASSES = 5
-WORKERS = 8
+WORKERS = 16
 
 
 def is_manifest(key: str) -> bool:
