@@ -7,11 +7,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from lite import keys
-from lite.errors import BadRequest, ResourceNotFound
+from lite.errors import BadRequest, Conflict, ResourceNotFound
 from lite.http.auth import require_user, services
 from lite.http.bodies import json_body
 from lite.http.proxy import public_base
-from lite.manifest import FAILED
+from lite.manifest import FAILED, IN_PROGRESS
 from lite.retention import retention_change
 from lite.tokens import UploadGrant, issue_upload_token
 
@@ -78,8 +78,14 @@ async def get_recording(request: Request) -> Response:
 async def delete_recording(request: Request) -> Response:
     user_id = await require_user(request)
     recording_id = keys.check_id(request.path_params["recording_id"])
-    await services(request).recordings.delete(user_id, recording_id)
-    return JSONResponse({"id": recording_id, "deleted": True})
+    found = services(request)
+    force = request.query_params.get("force", "").lower() in ("true", "1")
+    manifest, _ = await found.catalog.load(user_id, recording_id)
+    if manifest.status == IN_PROGRESS and not force:
+        # Like Vexa's meeting-api: a bot may still be sending; say so rather than race it.
+        raise Conflict("the recording is still receiving chunks; DELETE with ?force=true")
+    await found.recordings.delete(user_id, recording_id)
+    return JSONResponse({"status": "deleted", "id": recording_id, "deleted": True})
 
 
 async def master(request: Request) -> Response:

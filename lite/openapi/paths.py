@@ -169,6 +169,7 @@ PATHS: dict[str, dict[str, Any]] = {
             USER,
             {"200": answer("deleted", "Deleted")},
             params=[RECORDING_ID, query("force", {"type": "string", "enum": ["true", "false"]})],
+            description="A recording still receiving chunks is 409 unless `?force=true` (Vexa).",
         ),
         "patch": op(
             "Set the recording's retention: an expiry, forever, or the default",

@@ -142,7 +142,12 @@ SCHEMAS: dict[str, Schema] = {
     "WebhookTarget": obj(
         ["url"], url={"type": "string", "maxLength": 2048}, description={"type": "string"}
     ),
-    "Deleted": obj(["id"], id=INT),
+    "Deleted": obj(
+        ["id", "status"],
+        id=INT,
+        status={"type": "string", "enum": ["deleted"]},
+        deleted={"type": "boolean"},
+    ),
     "Master": {
         "allOf": [
             ref("MediaFile"),
