@@ -76,11 +76,15 @@ class Recordings:
         cursor: str | None = None,
         meeting_id: str | None = None,
         status: str | None = None,
+        offset: int = 0,
     ) -> dict[str, Any]:
+        """Newest first. `offset` (Vexa's paging) skips that many matches; `cursor` is ours."""
         if not 1 <= limit <= MAX_LIMIT:
             raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}")
         if status is not None and status not in STATUSES:
             raise BadRequest(f"status must be one of {', '.join(STATUSES)}")
+        if offset < 0:
+            raise BadRequest("offset must not be negative")
         before = decode_cursor(cursor) if cursor else None
         page: list[dict[str, Any]] = []
         next_cursor = None
@@ -97,6 +101,9 @@ class Recordings:
             if meeting_id is not None and manifest.meeting_id != meeting_id:
                 continue
             if status is not None and manifest.status != status:
+                continue
+            if offset > 0:
+                offset -= 1
                 continue
             page.append(await self.public(manifest))
         return {"recordings": page, "next_cursor": next_cursor}

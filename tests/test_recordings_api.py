@@ -461,3 +461,12 @@ async def test_a_bad_limit_cursor_or_status_is_400(
     answer = await user.get("/recordings", **params)
     assert answer.status_code == 400, answer.text
     assert answer.json()["error"]["code"]
+
+
+async def test_offset_pages_like_vexa(listed: Listed, http: httpx.AsyncClient) -> None:
+    user = await owner(http, listed)
+    everything = [r for page in await pages(user, limit=200) for r in page]
+    answer = await user.get("/recordings", limit="4", offset="3")
+    assert answer.status_code == 200, answer.text
+    assert [r["id"] for r in answer.json()["recordings"]] == [r["id"] for r in everything[3:7]]
+    assert (await user.get("/recordings", offset="-1")).status_code == 400

@@ -65,6 +65,7 @@ async def list_recordings(request: Request) -> Response:
         cursor=query.get("cursor") or None,
         meeting_id=query.get("meeting_id"),
         status=query.get("status"),
+        offset=_int_param(request, "offset", 0),
     )
     return JSONResponse(body)
 

@@ -150,6 +150,9 @@ PATHS: dict[str, dict[str, Any]] = {
             params=[
                 query("limit", {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}),
                 query("cursor", {"type": "string"}, "`next_cursor` of the previous page"),
+                query(
+                    "offset", {"type": "integer", "minimum": 0}, "skip this many (Vexa's paging)"
+                ),
                 query("meeting_id", {"type": "string"}),
                 query("status", RECORDING_STATUS),
             ],
