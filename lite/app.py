@@ -106,6 +106,7 @@ async def build_services(settings: Settings, metrics: Metrics) -> Services:
     endpoints = Endpoints(storage, settings.lite_webhook_allow_private)
     registry = metrics.registry
     recordings = Recordings(storage, catalog, policy, outbox)
+    recordings.storage_backend = settings.storage_backend
     waveforms = Waveforms(storage, recordings)
     ingest.on_master = waveforms.schedule
     reconciler = Reconciler(catalog, ingest, settings.lite_session_idle_seconds)

@@ -28,6 +28,7 @@ class Recordings:
     ) -> None:
         self.storage = storage
         self.catalog = catalog
+        self.storage_backend = "local"  # local | minio | s3; the app factory sets it
         self.policy = policy or RetentionPolicy(0)
         self.outbox = outbox
         self._finished: dict[tuple[int, int], Manifest] = {}
@@ -53,7 +54,10 @@ class Recordings:
         return live
 
     async def public(self, manifest: Manifest) -> dict[str, Any]:
-        return self.policy.public(manifest, manifest.public(await self.live_media(manifest)))
+        shown = self.policy.public(manifest, manifest.public(await self.live_media(manifest)))
+        for media_file in shown["media_files"]:
+            media_file["storage_backend"] = self.storage_backend  # Vexa's field
+        return shown
 
     async def set_retention(
         self, user_id: int, recording_id: int, change: tuple[str | None, bool]

@@ -66,6 +66,7 @@ MEDIA_FIELDS = {
     "created_at",
     "finalized_at",
     "storage_path",  # Vexa's field: the master's object key
+    "storage_backend",  # Vexa's field: local, minio or s3
     "compacted_at",
 }
 

@@ -76,6 +76,7 @@ class Lite:
         assert recording["playback_url"]["video"] is None
         master = self.http.get(audio, headers=key)
         assert master.status_code == 200, master.text
+        assert recording["media_files"][0]["storage_backend"] == "local"
         stored = recording["media_files"][0]["storage_path"]
         assert stored.startswith(f"recordings/{recording['user_id']}/{recording['id']}/")
         raw = self.http.get(master.json()["raw_url"], headers=key)

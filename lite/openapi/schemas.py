@@ -52,6 +52,7 @@ MEDIA_FILE = obj(
         "type": ["string", "null"],
         "description": "the master's object key, once it is built (Vexa's field)",
     },
+    storage_backend={"type": "string", "enum": ["local", "minio", "s3"]},
 )
 
 RECORDING = obj(
