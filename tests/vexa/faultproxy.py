@@ -57,6 +57,14 @@ class FaultProxy:
         self._loop.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await self._relay(reader, writer)
+        finally:  # also when cancelled at shutdown: no socket outlives the proxy
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
             while request := await _read_message(reader):
                 match = _SEQ.search(request)
@@ -76,7 +84,6 @@ class FaultProxy:
                     break  # the app stored the chunk; the bot never hears so
                 writer.write(response)
                 await writer.drain()
-        writer.close()
 
     async def _forward(self, request: bytes) -> bytes:
         reader, writer = await asyncio.open_connection(*self.upstream)
@@ -86,6 +93,8 @@ class FaultProxy:
             response = await _read_message(reader)
         finally:
             writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
         return response
 
 
