@@ -64,7 +64,7 @@ def head_get(
     return got, headed
 
 
-_VARYING = {"date", "server"}
+_VARYING = {"date", "server", "x-request-id"}
 
 
 def comparable(response: httpx.Response) -> dict[str, str]:
