@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Collection, Mapping
 from dataclasses import dataclass
 
 from lite import keys
@@ -35,6 +35,26 @@ async def list_chunks(
             found.append(ChunkObject(parsed[0], parsed[1], info))
     found.sort(key=lambda c: (c.seq, c.ext))
     return found
+
+
+async def walk_media(
+    storage: Storage,
+    user_id: int,
+    recording_id: int,
+    session_uid: str,
+    only: Collection[str] | None = None,
+    skip: Collection[str] = (),
+) -> dict[str, list[ChunkObject]]:
+    """Each media type of a session with its chunk objects, in media type order: the one walk
+    behind live playback, session status, live media and finalize. `only` names the media types
+    (no listing of types); `skip` leaves types out before their chunks are listed."""
+    kinds = (
+        only if only is not None else await media_types(storage, user_id, recording_id, session_uid)
+    )
+    walked: dict[str, list[ChunkObject]] = {}
+    for kind in sorted(set(kinds) - set(skip)):
+        walked[kind] = await list_chunks(storage, user_id, recording_id, session_uid, kind)
+    return walked
 
 
 async def media_types(

@@ -14,13 +14,14 @@ from lite.assemble import HashingStream, Plan, stream_plan
 from lite.catalog import Catalog, SessionGone
 from lite.chunks import (
     SHA256,
+    ChunkObject,
     GuardedBody,
     content_digest,
     fingerprint,
     list_chunks,
-    media_types,
     missing_seqs,
     sha256_of,
+    walk_media,
 )
 from lite.errors import (
     AlreadyExists,
@@ -64,6 +65,19 @@ class Uploader:
     session_uid: str | None = None  # set for upload tokens: only this session
     recording_id: int | None = None
     meeting_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Received:
+    """One chunk stored (or found stored already, byte for byte: `duplicate`)."""
+
+    session: SessionIndex
+    media_file_id: int
+    media_type: str
+    seq: int
+    sha256: str
+    duplicate: bool
+    status: str  # the recording's, after this chunk
 
 
 @dataclass(frozen=True)
@@ -137,7 +151,7 @@ class IngestService:
             log.warning("chunk of unregistered session %s given to user %s", session_uid, owner)
         return index
 
-    async def receive(self, who: Uploader, chunk: ChunkIn, source: str) -> dict[str, Any]:
+    async def receive(self, who: Uploader, chunk: ChunkIn, source: str) -> Received:
         """Store one chunk durably, then finalize when it is the last one (or arrives late)."""
         chunk = await _sniffed(chunk)
         # Everything checkable is checked before a recording is created: a refused first chunk
@@ -169,16 +183,10 @@ class IngestService:
             if not duplicate:
                 await self.storage.delete(key)  # the master is final: this chunk adds nothing
             raise
-        return {
-            "recording_id": rec,
-            "media_file_id": ids.media_file_id(rec, chunk.media_type),
-            "session_uid": chunk.session_uid,
-            "media_type": chunk.media_type,
-            "chunk_seq": chunk.seq,
-            "sha256": body.sha256,
-            "duplicate": duplicate,
-            "status": status,
-        }
+        media_file_id = ids.media_file_id(rec, chunk.media_type)
+        return Received(
+            index, media_file_id, chunk.media_type, chunk.seq, body.sha256, duplicate, status
+        )
 
     async def _store(self, key: str, body: GuardedBody) -> bool:
         """Store the chunk once; True when these exact bytes were already stored.
@@ -280,20 +288,24 @@ class IngestService:
         """Assemble masters for the session's media types; idempotent and safe to race."""
         user, rec, uid = index.user_id, index.recording_id, index.session_uid
         manifest, _ = await self.catalog.load(user, rec)
-        present = set(await media_types(self.storage, user, rec, uid))
-        kinds = only or sorted(present | set(manifest.media))
+        walked = await walk_media(self.storage, user, rec, uid)
+        kinds = only or sorted(set(walked) | set(manifest.media))
         for kind in kinds:
-            manifest = await self._finalize_media(index, kind, sorted(present))
+            manifest = await self._finalize_media(index, kind, sorted(walked), walked.get(kind))
         if not kinds:
             manifest = await self.catalog.update(user, rec, _fail_empty)
         if manifest.status != IN_PROGRESS:
             await self.catalog.mark_closed(uid)
         return manifest
 
-    async def _finalize_media(self, index: SessionIndex, kind: str, present: list[str]) -> Manifest:
+    async def _finalize_media(
+        self, index: SessionIndex, kind: str, present: list[str], listed: list[ChunkObject] | None
+    ) -> Manifest:
         user, rec, uid = index.user_id, index.recording_id, index.session_uid
-        for _ in range(_BUILD_ATTEMPTS):
-            chunks = await list_chunks(self.storage, user, rec, uid, kind)
+        for attempt in range(_BUILD_ATTEMPTS):
+            if attempt or listed is None:
+                listed = await list_chunks(self.storage, user, rec, uid, kind)
+            chunks = listed
             mark = fingerprint(chunks)
             manifest, _ = await self.catalog.load(user, rec)
             current = manifest.media.get(kind)

@@ -10,7 +10,6 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from lite import keys, media
 
@@ -50,24 +49,6 @@ class MediaState:
     @property
     def content_type(self) -> str | None:
         return media.content_type(self.format, self.media_type) if self.format else None
-
-    def public(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "type": self.media_type,
-            "format": self.format,
-            "content_type": self.content_type,
-            "file_size_bytes": self.size,
-            "duration_seconds": self.duration_seconds,
-            "sha256": self.sha256,
-            "chunk_count": self.chunk_count,
-            "missing_chunks": list(self.missing_chunks),
-            "problems": list(self.problems),
-            "status": self.status,
-            "created_at": self.created_at,
-            "finalized_at": self.finalized_at,
-            "compacted_at": self.compacted_at,
-        }
 
 
 @dataclass
@@ -117,30 +98,6 @@ class Manifest:
         elif self.completed_at is None:
             self.completed_at = now_iso()
 
-    def public(self, live: dict[str, MediaState] | None = None) -> dict[str, Any]:
-        """The API shape; `live` overrides media still in progress with facts from the chunks."""
-        states = {**self.media, **(live or {})}
-        files = [states[k].public() for k in sorted(states)]
-        for public in files:
-            public["storage_path"] = self.storage_path(states[public["type"]])
-        return {
-            "id": self.id,
-            "meeting_id": vexa_meeting_id(self.meeting_id),
-            "user_id": self.user_id,
-            "session_uid": self.session_uid,
-            "source": _VEXA_SOURCES.get(self.source, self.source),
-            "status": self.status,
-            "error_message": self.error_message,
-            "created_at": self.created_at,
-            "completed_at": self.completed_at,
-            "media_files": files,
-            # What Vexa's dashboard plays: it shows a player only when `audio` is set.
-            "playback_url": {
-                kind: f"/recordings/{self.id}/master?type={kind}" if kind in states else None
-                for kind in ("audio", "video")
-            },
-        }
-
     def storage_path(self, state: MediaState) -> str | None:
         """The master's object key, once it is built (Vexa's `storage_path`)."""
         if state.status != COMPLETED or state.format is None:
@@ -151,7 +108,7 @@ class Manifest:
 
 
 # How a recording came in, in Vexa's words: a recorder's chunks are `bot`, an API upload `upload`.
-_VEXA_SOURCES = {"vexa-bot": "bot", "recorder": "bot", "bot": "bot", "api": "upload"}
+VEXA_SOURCES = {"vexa-bot": "bot", "recorder": "bot", "bot": "bot", "api": "upload"}
 
 
 def vexa_meeting_id(meeting_id: str | None) -> int | str | None:

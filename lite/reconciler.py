@@ -15,7 +15,7 @@ import anyio
 
 from lite import keys
 from lite.catalog import Catalog
-from lite.chunks import list_chunks, media_types
+from lite.chunks import media_types, walk_media
 from lite.errors import AlreadyExists, ResourceNotFound
 from lite.ingest import IngestService
 from lite.manifest import IN_PROGRESS, SessionIndex
@@ -38,9 +38,9 @@ class Reconciler:
         """The newest chunk's time, or the session's creation when none arrived."""
         storage = self.catalog.storage
         newest = _parse(index.created_at)
-        user, rec, uid = index.user_id, index.recording_id, index.session_uid
-        for kind in await media_types(storage, user, rec, uid):
-            for chunk in await list_chunks(storage, user, rec, uid, kind):
+        walked = await walk_media(storage, index.user_id, index.recording_id, index.session_uid)
+        for chunks in walked.values():
+            for chunk in chunks:
                 newest = max(newest, chunk.info.modified)
         return newest
 

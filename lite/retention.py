@@ -44,12 +44,6 @@ class RetentionPolicy:
         moment = self.expires_at(manifest)
         return moment is not None and moment <= now
 
-    def public(self, manifest: Manifest, body: dict[str, Any]) -> dict[str, Any]:
-        """The recording's JSON with its effective expiry (null: kept forever)."""
-        moment = self.expires_at(manifest)
-        body["expires_at"] = iso(moment) if moment else None
-        return body
-
 
 def retention_change(data: dict[str, Any]) -> tuple[str | None, bool] | None:
     """The (expires_at, forever) a request body asks for, or None when it names neither.

@@ -15,6 +15,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from lite import render
 from lite.catalog import Catalog
 from lite.compaction import Compactor
 from lite.dispatcher import DeliveryConfig, Dispatcher
@@ -24,7 +25,7 @@ from lite.leases import Leases, new_owner
 from lite.lifecycle import Lifecycle
 from lite.manifest import SessionIndex
 from lite.outbox import Outbox
-from lite.recordings import Recordings
+from lite.recordings import Recordings, RecordingView
 from lite.retention import RetentionPolicy
 from lite.storage.base import Storage, iter_bytes
 from tests.ingestkit import new_uid, wav_chunks
@@ -59,7 +60,9 @@ class Replica:
         delivery: DeliveryConfig | None = None,
     ) -> None:
         self.policy = RetentionPolicy(retention_days)
-        self.outbox = Outbox(storage, lambda m: self.policy.public(m, m.public()))
+        self.outbox = Outbox(
+            storage, lambda m: render.recording(RecordingView(m, {}, self.policy.expires_at(m)))
+        )
         self.catalog = Catalog(storage, self.outbox)
         self.ingest = IngestService(storage, self.catalog, 64 * 1024 * 1024)
         self.recordings = Recordings(storage, self.catalog, self.policy, self.outbox)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from lite import keys
+from lite import keys, render
 from lite.errors import Sealed
 from lite.ingest import ChunkIn, Uploader
 from lite.manifest import SessionIndex
@@ -60,7 +60,7 @@ async def test_chunks_removed_master_unchanged_late_chunk_refused(
     prefix = keys.recording_prefix(index.user_id, index.recording_id)
     before = await view.read(master_of(index))
     assert before == wav_master(chunks)
-    shown_before = await replica.recordings.get(index.user_id, index.recording_id)
+    shown_before = render.recording(await replica.recordings.get(index.user_id, index.recording_id))
 
     report = await replica.lifecycle.run_once()
     assert report.chunks_removed >= 4
@@ -68,7 +68,7 @@ async def test_chunks_removed_master_unchanged_late_chunk_refused(
     assert left == sorted([master_of(index), keys.manifest_key(index.user_id, index.recording_id)])
     assert await view.read(master_of(index)) == before
 
-    shown = await replica.recordings.get(index.user_id, index.recording_id)
+    shown = render.recording(await replica.recordings.get(index.user_id, index.recording_id))
     media = shown["media_files"][0]
     assert media["compacted_at"] is not None
     for fact in ("chunk_count", "missing_chunks", "sha256", "file_size_bytes", "status"):
@@ -82,7 +82,9 @@ async def test_chunks_removed_master_unchanged_late_chunk_refused(
 
     await replica.ingest.finalize(index)  # nothing rebuilds from the (absent) chunks
     assert await view.read(master_of(index)) == before
-    assert (await replica.recordings.get(index.user_id, index.recording_id)) == shown
+    assert (
+        render.recording(await replica.recordings.get(index.user_id, index.recording_id)) == shown
+    )
 
 
 async def test_keep_time_and_settle_time_are_honoured(store: Storage, view: StoreView) -> None:

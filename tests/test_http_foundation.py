@@ -77,8 +77,9 @@ def client(app: AppServer) -> Iterator[httpx.Client]:
 def error_of(response: httpx.Response) -> dict[str, str]:
     assert response.headers["content-type"].startswith("application/json")
     body = response.json()
-    assert set(body) == {"error"}
+    assert set(body) == {"error", "detail"}
     error = body["error"]
+    assert body["detail"] == error["message"]
     assert isinstance(error["code"], str) and re.fullmatch(r"[a-z_0-9]+", error["code"])
     assert isinstance(error["message"], str) and error["message"]
     return dict(error)

@@ -18,6 +18,7 @@ from typing import Any
 import anyio
 import pytest
 
+from lite import render
 from lite.catalog import Catalog
 from lite.errors import (
     ChecksumMismatch,
@@ -83,7 +84,8 @@ class Service:
         who: Uploader | None = None,
     ) -> dict[str, Any]:
         chunk = ChunkIn(self.uid(name), "audio", seq, fmt, pieces(data), declared, final)
-        return await self.ingest.receive(who or Uploader(self.user), chunk, source="test")
+        received = await self.ingest.receive(who or Uploader(self.user), chunk, source="test")
+        return render.received(received)
 
     async def create(self, name: str) -> SessionIndex:
         return await self.recordings.create(self.user, None, self.uid(name))
@@ -98,7 +100,7 @@ class Service:
 
     async def recording(self, name: str) -> dict[str, Any]:
         index = await self.index(name)
-        return await self.recordings.get(index.user_id, index.recording_id)
+        return render.recording(await self.recordings.get(index.user_id, index.recording_id))
 
     async def audio(self, name: str) -> dict[str, Any]:
         files = [m for m in (await self.recording(name))["media_files"] if m["type"] == "audio"]
@@ -472,7 +474,7 @@ async def test_an_upload_token_of_a_deleted_recording_does_not_bring_it_back(
         await service.send("del1", 1, make_wav(0.05, seed=1), who=who)
 
     assert await service.session("del1") is None
-    assert (await service.recordings.list(service.user))["recordings"] == []
+    assert (await service.recordings.list(service.user)).recordings == []
 
 
 async def test_a_replica_does_not_write_into_a_recording_deleted_by_another(

@@ -200,6 +200,35 @@ async def test_a_recording_shows_no_internal_fields(api: Api, http: httpx.AsyncC
     assert (audio["chunk_count"], audio["format"], recording["status"]) == (4, "wav", "completed")
 
 
+async def test_raw_of_a_lost_master_is_404_for_get_and_head_alike(
+    api: Api, http: httpx.AsyncClient
+) -> None:
+    user = await User.new(http)
+    made = await user.record(wav_chunks(2))
+    master = (await user.get(f"/recordings/{made['id']}/master", type="audio")).json()
+    raw = f"/recordings/{made['id']}/media/{master['id']}/raw"
+    assert (await http.head(raw, headers=user.headers)).status_code == 200
+    assert (await http.get(raw, headers=user.headers)).status_code == 200
+    async with opened_storage(api.env) as storage:
+        await storage.delete(f"recordings/{user.id}/{made['id']}/{made['session_uid']}.wav")
+
+    got = await http.get(raw, headers=user.headers)
+    head = await http.head(raw, headers=user.headers)
+    ranged = await http.get(raw, headers={**user.headers, "Range": "bytes=0-3"})
+    unchanged = await http.get(
+        raw, headers={**user.headers, "If-None-Match": f'"{master["sha256"]}"'}
+    )
+
+    assert [got.status_code, head.status_code, ranged.status_code, unchanged.status_code] == [
+        404
+    ] * 4
+    assert got.json() == {
+        "error": {"code": "not_found", "message": "not found"},
+        "detail": "not found",
+    }
+    assert "recordings/" not in got.text and ".wav" not in got.text
+
+
 async def test_the_master_of_a_completed_recording_points_at_its_raw_bytes(
     api: Api, http: httpx.AsyncClient
 ) -> None:

@@ -10,12 +10,13 @@ from datetime import UTC, datetime, timedelta
 import anyio
 import pytest
 
-from lite import keys
+from lite import keys, render
 from lite.catalog import OPEN_PREFIX
 from lite.errors import BadRequest
 from lite.leases import LEASES_PREFIX, Leases
 from lite.manifest import Manifest
 from lite.outbox import OUTBOX_PREFIX
+from lite.recordings import RecordingView
 from lite.retention import RetentionPolicy, retention_change
 from lite.storage.base import Storage
 from tests.ingestkit import StoreView, new_user, opened_storage, store_env
@@ -37,7 +38,8 @@ def manifest(**changes: object) -> Manifest:
 def test_default_days_count_from_creation() -> None:
     policy = RetentionPolicy(30)
     assert policy.expires_at(manifest()) == datetime(2026, 1, 31, tzinfo=UTC)
-    assert policy.public(manifest(), {})["expires_at"] == "2026-01-31T00:00:00.000Z"
+    shown = render.recording(RecordingView(manifest(), {}, policy.expires_at(manifest())))
+    assert shown["expires_at"] == "2026-01-31T00:00:00.000Z"
 
 
 def test_no_default_keeps_forever() -> None:
@@ -127,7 +129,7 @@ async def test_expired_recordings_are_deleted_completely(store: Storage, view: S
         assert await view.keys(keys.manifest_key(user, index.recording_id))
     assert await view.keys(OPEN_PREFIX + receiving.session_uid)
     listed = await replica.recordings.list(user)
-    assert {r["id"] for r in listed["recordings"]} == {kept.recording_id, receiving.recording_id}
+    assert {r.manifest.id for r in listed.recordings} == {kept.recording_id, receiving.recording_id}
 
 
 @pytest.mark.anyio
@@ -138,8 +140,8 @@ async def test_default_retention_applies_and_forever_wins(store: Storage) -> Non
     forever = await replica.record(user)
     await replica.recordings.set_retention(user, forever.recording_id, (None, True))
     shown = await replica.recordings.get(user, old.recording_id)
-    assert shown["expires_at"] is not None
-    assert (await replica.recordings.get(user, forever.recording_id))["expires_at"] is None
+    assert shown.expires_at is not None
+    assert (await replica.recordings.get(user, forever.recording_id)).expires_at is None
     report = await replica.lifecycle.run_once(datetime.now(UTC) + timedelta(days=2))
     assert old.recording_id in report.expired
     assert forever.recording_id not in report.expired

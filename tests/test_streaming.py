@@ -26,8 +26,9 @@ from starlette.requests import Request
 
 from lite import keys
 from lite.errors import NotFound
-from lite.http.playback import Source, _respond
+from lite.http.playback import _respond
 from lite.http.streaming import MediaResponse, Part
+from lite.playback import Source
 from tests.playkit import (
     BACKENDS,
     IDENTITY,
@@ -207,6 +208,25 @@ async def test_no_body_response_closes_an_opened_reader() -> None:
     assert opened.closed and opened.served == 0
 
 
+@pytest.mark.anyio
+async def test_headers_are_a_starlette_response_s_and_changes_are_sent() -> None:
+    log: list[str] = []
+    response = MediaResponse(
+        200,
+        [("Content-Length", "2"), ("ETag", '"t"')],
+        [Part(b"", None)],
+        FakeReader("a", [b"ab"], log),
+    )
+    assert response.headers["content-length"] == "2"
+    assert response.headers["etag"] == '"t"'
+    assert "content-type" not in response.headers  # none given, none invented
+    response.headers["Retry-After"] = "5"
+    client = Client()
+    await call(response, client)
+    assert client.headers == {"content-length": "2", "etag": '"t"', "retry-after": "5"}
+    assert client.body == b"ab"
+
+
 # --- _respond with a fake Source -----------------------------------------------------------------
 
 MODIFIED = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
@@ -230,14 +250,14 @@ class FakeSource:
             self.readers.append(reader)
             return reader
 
-        return Source(len(self.data), '"tag"', MODIFIED, "audio/webm", "no-store", open_range)
+        return Source(len(self.data), '"tag"', MODIFIED, "audio/webm", open_range)
 
 
 def request_for(method: str, headers: dict[str, str]) -> Request:
-    services = SimpleNamespace(settings=SimpleNamespace(lite_max_ranges=16))
-    app = SimpleNamespace(state=SimpleNamespace(services=services))
+    settings = SimpleNamespace(lite_max_ranges=16, lite_cache_max_age=60)
+    state = {"services": SimpleNamespace(settings=settings)}
     raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
-    scope = {**SCOPE, "method": method, "headers": raw, "app": app, "query_string": b""}
+    scope = {**SCOPE, "method": method, "headers": raw, "state": state, "query_string": b""}
     return Request(scope)
 
 

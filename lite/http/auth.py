@@ -1,20 +1,21 @@
-"""Who is calling: API-key users, the admin, and recorders (DESIGN §5)."""
+"""Who is calling: API-key users, the admin, recorders, and holders of signed /raw URLs."""
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 
 from lite.apikeys import admin_allowed
 from lite.errors import Unauthorized
-
-if TYPE_CHECKING:
-    from lite.app import Services
+from lite.ingest import Uploader
+from lite.logs import bind_request
+from lite.services import Services
+from lite.tokens import verify_raw
+from lite.uploaders import uploader_for
 
 
 def services(request: Request) -> Services:
-    found: Services = request.app.state.services
+    """The process's services, from the lifespan state (see `lite.app.create_app`)."""
+    found: Services = request.state.services
     return found
 
 
@@ -35,3 +36,26 @@ def bearer_token(request: Request) -> str:
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("missing bearer token")
     return token.strip()
+
+
+async def require_uploader(request: Request, user_id: object) -> Uploader:
+    """Who sends the chunk, from the bearer token (lite.uploaders)."""
+    found = services(request)
+    token = bearer_token(request)
+    who = uploader_for(token, found.settings.internal_api_secret, await found.secret.get(), user_id)
+    if who.user_id is not None:
+        bind_request(user_id=who.user_id)  # named in the access line
+    return who
+
+
+async def require_viewer(request: Request, recording_id: int, media_id: int) -> int:
+    """X-API-Key, or a signed URL bound to this recording and media file: the user id."""
+    found = services(request)
+    if "x-api-key" in request.headers:
+        return (await found.api_keys.resolve(request.headers["x-api-key"])).user_id
+    if "sig" in request.query_params:
+        query = dict(request.query_params)
+        user_id = verify_raw(await found.secret.get(), query, recording_id, media_id)
+        bind_request(user_id=user_id)  # named in the access line
+        return user_id
+    raise Unauthorized("send X-API-Key or use a signed URL from /download")

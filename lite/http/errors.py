@@ -1,4 +1,9 @@
-"""Typed errors → HTTP, in one place. A 500 carries only a request id, which is also logged."""
+"""Typed errors → HTTP, in one place.
+
+Every `LiteError` carries its status and code; clients read its public message only. A 500 carries
+only a request id, which is logged with the traceback; a 503 or 507 is logged once, here, with the
+message and cause meant for the operator.
+"""
 
 from __future__ import annotations
 
@@ -14,49 +19,34 @@ from lite import errors as e
 
 log = logging.getLogger("lite.http")
 
-# Matched by class, most specific first (a subclass must come before its base).
-STATUS: tuple[tuple[type[e.LiteError], int], ...] = (
-    (e.ChecksumMismatch, 400),
-    (e.InvalidKey, 400),
-    (e.BadRequest, 400),
-    (e.Unauthorized, 401),
-    (e.Forbidden, 403),
-    (e.ResourceNotFound, 404),
-    (e.NotFound, 404),
-    (e.AlreadyExists, 409),
-    (e.PreconditionFailed, 409),
-    (e.Conflict, 409),
-    (e.Sealed, 410),
-    (e.PayloadTooLarge, 413),
-    (e.UnsupportedMediaType, 415),
-    (e.MediaUnplayable, 422),
-    (e.InsufficientStorage, 507),
-    (e.Unavailable, 503),
-)
 RETRY_AFTER_SECONDS = "5"
 DRAIN_BYTES = 64 * 1024 * 1024
 DRAIN_SECONDS = 10
-
-
-def status_of(exc: e.LiteError) -> int:
-    for cls, status in STATUS:
-        if isinstance(exc, cls):
-            return status
-    return 500
+_LOGGED = (503, 507)
 
 
 def error_response(status: int, code: str, message: str, **extra: object) -> JSONResponse:
+    """The one error body: `error.code` for programs, `detail` for Vexa's clients."""
     body: dict[str, object] = {"code": code, "message": message, **extra}
-    return JSONResponse({"error": body}, status_code=status)
+    return JSONResponse({"error": body, "detail": message}, status_code=status)
 
 
 async def lite_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, e.LiteError)
-    status = status_of(exc)
-    if status == 500:
+    status = exc.status
+    if status in _LOGGED:
+        cause = exc.__cause__ or exc.__context__
+        log.warning(
+            "%s %s answered %d: %s%s",
+            request.method,
+            request.url.path,
+            status,
+            exc.message,
+            f" (cause: {cause!r})" if cause is not None else "",
+        )
+    elif status >= 500:
         return await server_error(request, exc)
-    details = {k: v for k, v in exc.details.items() if isinstance(v, str | int | float | bool)}
-    response = error_response(status, exc.code, exc.message, **details)
+    response = error_response(status, exc.code, exc.public_message, **exc.public_details)
     if status == 503:
         response.headers["Retry-After"] = RETRY_AFTER_SECONDS
     if status == 401:

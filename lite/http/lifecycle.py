@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from lite import keys
+from lite import keys, render
 from lite.errors import BadRequest
 from lite.http.auth import require_admin, require_user, services
 from lite.http.bodies import json_body
@@ -19,8 +19,8 @@ async def patch_recording(request: Request) -> Response:
     change = retention_change(await json_body(request))
     if change is None:
         raise BadRequest('send {"expires_at": "<ISO 8601>"} or {"retain": "forever"}')
-    body = await services(request).recordings.set_retention(user_id, recording_id, change)
-    return JSONResponse(body)
+    view = await services(request).recordings.set_retention(user_id, recording_id, change)
+    return JSONResponse(render.recording(view))
 
 
 async def create_webhook(request: Request) -> Response:

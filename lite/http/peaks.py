@@ -11,14 +11,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from lite import keys
-from lite.http.auth import services
-from lite.http.playback import _caller
+from lite.http.auth import require_viewer, services
 
 
 async def peaks(request: Request) -> Response:
     recording_id = keys.check_id(request.path_params["recording_id"])
     media_id = keys.check_id(request.path_params["media_id"], "media_id")
-    user_id = await _caller(request, recording_id, media_id)
+    user_id = await require_viewer(request, recording_id, media_id)
     found = services(request)
     assert found.waveforms is not None
     data = await found.waveforms.get(user_id, recording_id, media_id)

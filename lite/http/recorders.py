@@ -1,39 +1,25 @@
-"""The two ingest doors (DESIGN §6) and the session status/finalize calls for recorders."""
+"""The two ingest doors (a PUT per chunk, Vexa's multipart upload) and the session status and
+finalize calls for recorders."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-import anyio
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Message, Receive
 
-from lite import keys, media
-from lite.chunks import list_chunks, media_types, missing_seqs, sha256_of
-from lite.errors import BadRequest, PayloadTooLarge, ResourceNotFound
-from lite.http.auth import bearer_token, services
+from lite import keys, media, render
+from lite.errors import BadRequest, PayloadTooLarge
+from lite.http.auth import require_uploader, services
 from lite.http.bodies import json_object
-from lite.ingest import ChunkIn, Uploader
-from lite.logs import bind_request
-from lite.uploaders import uploader_for
+from lite.ingest import ChunkIn, Received, Uploader
 
 _FALSE = ("false", "0", "no", "off")
 _MULTIPART_OVERHEAD = 1024 * 1024  # form fields and boundaries around the file part
-_STAT_CONCURRENCY = 16
-
-
-async def uploader(request: Request, user_id: object) -> Uploader:
-    """Who sends the chunk, from the bearer token (lite.uploaders)."""
-    found = services(request)
-    token = bearer_token(request)
-    who = uploader_for(token, found.settings.internal_api_secret, await found.secret.get(), user_id)
-    if who.user_id is not None:
-        bind_request(user_id=who.user_id)  # named in the access line
-    return who
 
 
 def _check_length(request: Request, limit: int) -> None:
@@ -63,10 +49,14 @@ def _flag(value: object, default: bool) -> bool:
     return str(value).strip().lower() not in _FALSE
 
 
+def _stored(result: Received) -> Response:
+    return JSONResponse(render.received(result), status_code=200 if result.duplicate else 201)
+
+
 async def put_chunk(request: Request) -> Response:
     found = services(request)
     _check_length(request, found.settings.lite_max_chunk_bytes)
-    who = await uploader(request, request.query_params.get("user_id"))
+    who = await require_uploader(request, request.query_params.get("user_id"))
     params = request.path_params
     ext = request.query_params.get("format") or media.ext_from_content_type(
         request.headers.get("content-type")
@@ -83,8 +73,7 @@ async def put_chunk(request: Request) -> Response:
         is_final=_flag(request.headers.get("x-final"), False),
     )
     who = _with_meeting(who, request.query_params.get("meeting_id"))
-    result = await found.ingest.receive(who, chunk, source="recorder")
-    return JSONResponse(result, status_code=200 if result["duplicate"] else 201)
+    return _stored(await found.ingest.receive(who, chunk, source="recorder"))
 
 
 def _with_meeting(who: Uploader, meeting_id: object) -> Uploader:
@@ -112,7 +101,7 @@ async def vexa_upload(request: Request) -> Response:
     found = services(request)
     limit = found.settings.lite_max_chunk_bytes + _MULTIPART_OVERHEAD
     _check_length(request, limit)
-    await uploader(request, None)  # bad credentials: 401 before a byte of the form is read
+    await require_uploader(request, None)  # bad credentials: 401 before a byte of the form is read
     limited = Request(request.scope, _limited_receive(request.receive, limit))
     async with limited.form(max_files=1, max_fields=64) as form:
         fields = _fields(form)
@@ -120,7 +109,9 @@ async def vexa_upload(request: Request) -> Response:
         if not isinstance(upload, UploadFile):
             raise BadRequest("the form needs a file part named 'file'")
         who = _with_meeting(
-            await uploader(request, fields.get("user_id") or request.query_params.get("user_id")),
+            await require_uploader(
+                request, fields.get("user_id") or request.query_params.get("user_id")
+            ),
             fields.get("meeting_id") or request.query_params.get("meeting_id"),
         )
         fmt = fields.get("media_format") or fields.get("format") or "wav"
@@ -133,68 +124,19 @@ async def vexa_upload(request: Request) -> Response:
             is_final=_flag(fields.get("is_final"), True),
         )
         result = await found.ingest.receive(who, chunk, source="vexa-bot")
-    return JSONResponse(result, status_code=200 if result["duplicate"] else 201)
-
-
-async def _session_for(request: Request) -> Any:
-    found = services(request)
-    who = await uploader(request, request.query_params.get("user_id"))
-    uid = keys.check_token(request.path_params["session_uid"], "session_uid")
-    index = await found.catalog.session(uid)
-    if index is None or index.user_id != who.user_id:
-        raise ResourceNotFound("unknown session")
-    if who.session_uid is not None and who.session_uid != uid:
-        raise ResourceNotFound("unknown session")
-    return index
+    return _stored(result)
 
 
 async def session_status(request: Request) -> Response:
-    found = services(request)
-    index = await _session_for(request)
-    manifest, _ = await found.catalog.load(index.user_id, index.recording_id)
-    user, rec, uid = index.user_id, index.recording_id, index.session_uid
-    described: dict[str, Any] = {}
-    for kind in await media_types(found.storage, user, rec, uid):
-        chunks = await list_chunks(found.storage, user, rec, uid, kind)
-        digests = await _digests(found.storage, [c.info.key for c in chunks])
-        state = manifest.media.get(kind)
-        final_seq = state.final_seq if state else None
-        described[kind] = {
-            "chunks": [
-                {"seq": c.seq, "size": c.info.size, "sha256": digests[c.info.key]} for c in chunks
-            ],
-            "missing": missing_seqs(chunks, final_seq),
-            "final_seq": final_seq,
-        }
-    for kind, state in manifest.media.items():
-        if state.compacted_at:  # its chunks are gone: the facts stay in the manifest
-            missing = list(state.missing_chunks)
-            described[kind] = {"chunks": [], "missing": missing, "final_seq": state.final_seq}
-        if kind in described:
-            described[kind]["compacted"] = bool(state.compacted_at)
-    body = {"session_uid": uid, "recording_id": rec, "status": manifest.status, "media": described}
-    return JSONResponse(body)
-
-
-async def _digests(storage: Any, chunk_keys: list[str]) -> dict[str, str]:
-    found: dict[str, str] = {}
-    limiter = anyio.CapacityLimiter(_STAT_CONCURRENCY)
-
-    async def one(key: str) -> None:
-        async with limiter:
-            found[key] = await sha256_of(storage, key)
-
-    async with anyio.create_task_group() as group:
-        for key in chunk_keys:
-            group.start_soon(one, key)
-    return found
+    who = await require_uploader(request, request.query_params.get("user_id"))
+    status = await services(request).sessions.status(who, request.path_params["session_uid"])
+    return JSONResponse(render.session_status(status))
 
 
 async def finalize_session(request: Request) -> Response:
-    found = services(request)
-    index = await _session_for(request)
-    manifest = await found.ingest.finalize(index)
-    return JSONResponse(await found.recordings.public(manifest))
+    who = await require_uploader(request, request.query_params.get("user_id"))
+    view = await services(request).sessions.finalize(who, request.path_params["session_uid"])
+    return JSONResponse(render.recording(view))
 
 
 routes = [

@@ -31,7 +31,13 @@ async def _close(stream: AsyncIterable[bytes]) -> None:
 
 
 class MediaResponse(Response):
-    """Not built on Response.__init__: the body is streamed part by part, never held."""
+    """A Response whose body is streamed part by part, never held.
+
+    Like Starlette's FileResponse it skips `Response.__init__` (which renders a body) and sets
+    its headers with `init_headers`, so `.headers` reads and changes what is sent.
+    """
+
+    media_type = None
 
     def __init__(
         self,
@@ -45,7 +51,7 @@ class MediaResponse(Response):
     ) -> None:
         self.status_code = status
         self.background = None
-        self.raw_list = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+        self.init_headers(dict(headers))
         self.parts = list(parts)
         self.first = first  # already-open stream of the first part
         self.trailer = trailer
@@ -55,7 +61,7 @@ class MediaResponse(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             start = {"type": "http.response.start", "status": self.status_code}
-            await send({**start, "headers": self.raw_list})
+            await send({**start, "headers": self.raw_headers})
             if self.send_body and not self.watch:
                 await self._stream(send)
             elif self.send_body:

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from lite import keys
+from lite import keys, render
 from lite.errors import BadRequest, Unauthorized
 from lite.http.auth import bearer_token, require_admin, services
 from lite.http.bodies import json_body
@@ -55,7 +55,7 @@ async def unassigned_recordings(request: Request) -> Response:
         raise BadRequest("only ?unassigned=true is listed here; users list their own")
     found = services(request)
     manifests = await _owners(request).unassigned()
-    listed = [await found.recordings.public(m) for m in manifests]
+    listed = [render.recording(await found.recordings.view(m)) for m in manifests]
     return JSONResponse({"recordings": listed, "next_cursor": None})
 
 
@@ -64,7 +64,7 @@ async def assign_owner(request: Request) -> Response:
     recording_id = keys.check_id(request.path_params["recording_id"], "recording_id")
     user_id = check_owner((await json_body(request, limit=4096)).get("user_id"))
     manifest = await _owners(request).assign(recording_id, user_id)
-    return JSONResponse(await services(request).recordings.public(manifest))
+    return JSONResponse(render.recording(await services(request).recordings.view(manifest)))
 
 
 routes = [
