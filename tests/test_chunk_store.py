@@ -15,7 +15,7 @@ from lite import keys
 from lite.catalog import Catalog
 from lite.chunks import ChunkObject, missing_count, missing_seqs
 from lite.errors import ChecksumMismatch, Conflict, InvalidKey, PayloadTooLarge
-from lite.ingest import ChunkIn, IngestService, Uploader
+from lite.ingest import ChunkIn, IngestService, Received, Uploader
 from lite.storage.base import ObjectInfo, Storage, iter_bytes, read_all
 from tests.conftest import BACKENDS
 from tests.ingestkit import new_uid, new_user, opened_storage, sha, store_env, wav_chunks
@@ -41,7 +41,7 @@ def service(store: Storage) -> IngestService:
     return IngestService(store, Catalog(store), 64 * 1024 * 1024)
 
 
-async def send(ingest: IngestService, user: int, uid: str, seq: int, data: bytes) -> dict:  # type: ignore[type-arg]
+async def send(ingest: IngestService, user: int, uid: str, seq: int, data: bytes) -> Received:
     chunk = ChunkIn(uid, "audio", seq, "wav", iter_bytes(data))
     return await ingest.receive(Uploader(user), chunk, source="test")
 
@@ -66,10 +66,10 @@ async def test_a_damaged_copy_is_replaced_not_answered_as_duplicate(
 
     result = await send(ingest, user, uid, 1, second)
 
-    assert result["duplicate"] is False
+    assert result.duplicate is False
     assert await read_all(store, key) == second
     again = await send(ingest, user, uid, 1, second)
-    assert again["duplicate"] is True
+    assert again.duplicate is True
 
 
 async def test_another_intact_chunk_under_the_seq_is_a_conflict(store: Storage) -> None:
@@ -99,7 +99,7 @@ async def test_a_cached_session_index_replaced_elsewhere_is_not_used(store: Stor
 
     fresh = await a.catalog.session(uid)
     assert fresh is not None and fresh.user_id == new_owner
-    assert result["recording_id"] == fresh.recording_id != old.recording_id
+    assert result.session.recording_id == fresh.recording_id != old.recording_id
 
 
 def chunk_objects(seqs: list[int]) -> list[ChunkObject]:
