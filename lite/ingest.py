@@ -14,14 +14,13 @@ from lite.assemble import HashingStream, Plan, stream_plan
 from lite.catalog import Catalog, SessionGone
 from lite.chunks import (
     SHA256,
-    ChunkObject,
     GuardedBody,
     content_digest,
     fingerprint,
     list_chunks,
+    media_types,
     missing_seqs,
     sha256_of,
-    walk_media,
 )
 from lite.errors import (
     AlreadyExists,
@@ -288,24 +287,20 @@ class IngestService:
         """Assemble masters for the session's media types; idempotent and safe to race."""
         user, rec, uid = index.user_id, index.recording_id, index.session_uid
         manifest, _ = await self.catalog.load(user, rec)
-        walked = await walk_media(self.storage, user, rec, uid)
-        kinds = only or sorted(set(walked) | set(manifest.media))
+        present = set(await media_types(self.storage, user, rec, uid))
+        kinds = only or sorted(present | set(manifest.media))
         for kind in kinds:
-            manifest = await self._finalize_media(index, kind, sorted(walked), walked.get(kind))
+            manifest = await self._finalize_media(index, kind, sorted(present))
         if not kinds:
             manifest = await self.catalog.update(user, rec, _fail_empty)
         if manifest.status != IN_PROGRESS:
             await self.catalog.mark_closed(uid)
         return manifest
 
-    async def _finalize_media(
-        self, index: SessionIndex, kind: str, present: list[str], listed: list[ChunkObject] | None
-    ) -> Manifest:
+    async def _finalize_media(self, index: SessionIndex, kind: str, present: list[str]) -> Manifest:
         user, rec, uid = index.user_id, index.recording_id, index.session_uid
-        for attempt in range(_BUILD_ATTEMPTS):
-            if attempt or listed is None:
-                listed = await list_chunks(self.storage, user, rec, uid, kind)
-            chunks = listed
+        for _ in range(_BUILD_ATTEMPTS):
+            chunks = await list_chunks(self.storage, user, rec, uid, kind)
             mark = fingerprint(chunks)
             manifest, _ = await self.catalog.load(user, rec)
             current = manifest.media.get(kind)

@@ -138,7 +138,7 @@ async def test_unfinished_and_failed_media_keep_their_chunks(
     mismatched = wav_chunks(1, rate=16000) + wav_chunks(1, rate=8000, seed=5)
     failed = await replica.record(user, mismatched)  # WAV formats that cannot be joined
     shown = await replica.recordings.get(user, failed.recording_id)
-    assert shown["status"] == "failed"
+    assert shown.manifest.status == "failed"
     await replica.lifecycle.run_once(datetime.now(UTC) + timedelta(days=1))
     for index in (open_one, failed):
         prefix = keys.chunk_prefix(index.user_id, index.recording_id, index.session_uid, "audio")

@@ -206,7 +206,7 @@ async def test_raw_of_a_lost_master_is_404_for_get_and_head_alike(
     user = await User.new(http)
     made = await user.record(wav_chunks(2))
     master = (await user.get(f"/recordings/{made['id']}/master", type="audio")).json()
-    raw = f"/recordings/{made['id']}/media/{master['id']}/raw"
+    raw = f"/recordings/{made['id']}/media/{master['media_file_id']}/raw"
     assert (await http.head(raw, headers=user.headers)).status_code == 200
     assert (await http.get(raw, headers=user.headers)).status_code == 200
     async with opened_storage(api.env) as storage:
