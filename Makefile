@@ -68,7 +68,7 @@ test-scale: install system-deps node-deps
 
 # Crashes, outages, a full disk and bursts against real servers; prints a table of figures.
 test-faults: install system-deps
-	LITE_FAULT_TESTS=1 $(BIN)/pytest -q -p no:cacheprovider -rA tests/faults
+	LITE_FAULT_TESTS=1 LITE_FAULT_SCALE=$(or $(LITE_FAULT_SCALE),1) LITE_FAULT_BURST=$(or $(LITE_FAULT_BURST),1000) $(BIN)/pytest -q -p no:cacheprovider -rA tests/faults
 
 bench: install
 	$(MAKE) system-deps EXTRA_PACKAGES="$(BENCH_PACKAGES)"

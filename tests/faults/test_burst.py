@@ -4,6 +4,7 @@ outage)."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -19,7 +20,8 @@ from tests.ingestkit import app_env, new_uid, new_user, put_chunk, store_env, wa
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(900)]
 
-BOTS = 1000
+# The acceptance figure is taken at 1,000; CI runs a smaller burst within its time budget.
+BOTS = int(os.environ.get("LITE_FAULT_BURST", "1000"))
 
 
 @pytest.fixture
@@ -87,7 +89,7 @@ async def test_a_thousand_final_chunks_at_once(
     )
     latencies.sort()
     figures.record(
-        "1,000 final chunks at once [seaweedfs]",
+        f"{BOTS:,} final chunks at once [seaweedfs]",
         answered_201=statuses.count(201),
         answered_503=statuses.count(503),
         answers=dict(kinds),
