@@ -17,7 +17,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lite.http.errors import server_error
+from lite.http.errors import BODY_RECEIVED, server_error
 from lite.logs import end_request, request_context, start_request
 
 log = logging.getLogger("lite.access")
@@ -49,7 +49,8 @@ class AccessLog:
             await self.app(scope, receive, send)
             return
         request_id = request_id_of(scope)
-        scope.setdefault("state", {})["request_id"] = request_id
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
         start_request(request_id)
         started = time.perf_counter()
         seen: dict[str, Any] = {"status": None, "bytes": 0}
@@ -63,8 +64,14 @@ class AccessLog:
                 seen["bytes"] += len(message.get("body", b""))
             await send(message)
 
+        async def receive_noting_end() -> Message:
+            message = await receive()
+            if message["type"] == "http.request" and not message.get("more_body", False):
+                state[BODY_RECEIVED] = True  # an error answer then has nothing left to drain
+            return message
+
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive_noting_end, send_with_id)
         except Exception as exc:
             if seen["status"] is not None:
                 raise  # headers are out: the server aborts the connection and logs it

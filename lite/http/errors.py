@@ -23,6 +23,8 @@ RETRY_AFTER_SECONDS = "5"
 DRAIN_BYTES = 64 * 1024 * 1024
 DRAIN_SECONDS = 10
 _LOGGED = (503, 507)
+# Set in the request's scope state by lite.http.access once the last body message has arrived.
+BODY_RECEIVED = "body_received"
 
 
 def error_response(status: int, code: str, message: str, **extra: object) -> JSONResponse:
@@ -60,6 +62,8 @@ async def lite_error(request: Request, exc: Exception) -> Response:
 
 
 async def _drain(request: Request) -> None:
+    if request.scope.get("state", {}).get(BODY_RECEIVED):
+        return  # nothing unread: a further receive would only wait for the client to hang up
     received = 0
     with anyio.move_on_after(DRAIN_SECONDS):
         while received < DRAIN_BYTES:
