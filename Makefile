@@ -77,8 +77,9 @@ bench: install
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache
 
-# Container image and its tests with podman (DESIGN §9): no Docker engine and no registry here, so
-# the base image is debootstrapped from Debian packages and imported once.
+# Container image and its tests with podman: no Docker engine and no registry here, so the base
+# image is debootstrapped from Debian packages and imported once (docs/architecture.md, Building
+# the image on this machine).
 PODMAN := podman --cgroup-manager=cgroupfs --runtime runc
 IMAGE ?= localhost/vexa-lite:latest
 BASE_IMAGE ?= localhost/debian-python:bookworm

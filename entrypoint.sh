@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Container start (DESIGN §7): announce the storage backend, guard local storage against a missing
-# volume, validate settings and storage, then hand PID 1 to supervisord.
+# Container start: announce the storage backend, guard local storage against a missing volume,
+# validate settings and storage, then hand PID 1 to supervisord. See docs/architecture.md,
+# The container.
 # `python` and `supervisord` are looked up on PATH. Sourcing this file only defines the functions.
 set -eu
 

@@ -1,4 +1,4 @@
-"""API keys: stored hashed under `_system/api-keys/`, resolved to a user id (DESIGN §5).
+"""API keys: stored hashed under `_system/api-keys/`, resolved to a user id.
 
 Only the sha256 of a key is stored; a lookup hashes the presented key and reads the record named
 by the hash, so nothing compares secrets byte by byte. A small in-process cache keeps a request

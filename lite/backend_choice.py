@@ -1,4 +1,7 @@
-"""Which storage backend to use, and why (DESIGN §4). Pure: reads only the given mapping."""
+"""Which storage backend to use, and why. Pure: reads only the given mapping.
+
+The rules are in docs/architecture.md, Configuration.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ def _has_aws_credentials(env: Mapping[str, str]) -> bool:
 
 
 def resolve_backend(env: Mapping[str, str]) -> tuple[str, str, tuple[str, ...]]:
-    """Return (backend, why, warnings) by DESIGN §4; raise ConfigError on an impossible choice."""
+    """Return (backend, why, warnings); raise ConfigError on an impossible choice."""
     explicit = env.get("STORAGE_BACKEND", "").strip().lower()
     aws = _has_aws_credentials(env)
     bucket_set = "S3_BUCKET" in env

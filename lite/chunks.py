@@ -124,7 +124,7 @@ def missing_count(chunks: list[ChunkObject], final_seq: int | None) -> int:
 class GuardedBody:
     """A request body on its way to storage: size limit, sha256, optional declared digest.
 
-    It raises inside the stream, so a backend's put discards the partial object (DESIGN §6).
+    It raises inside the stream, so a backend's put discards the partial object.
     `read_ahead` checks a small body whole before anything is created for it.
     """
 

@@ -1,4 +1,7 @@
-"""The ingest service behind both doors (DESIGN §6): store chunks durably, finalize masters."""
+"""The ingest service behind both doors: store chunks durably, finalize masters.
+
+The steps are in docs/architecture.md, The life of a chunk.
+"""
 
 from __future__ import annotations
 

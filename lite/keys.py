@@ -1,4 +1,4 @@
-"""Storage keys: the only place keys are built (DESIGN §2). Pure.
+"""Storage keys: the only place keys are built (docs/architecture.md, Storage layout). Pure.
 
 Every component is validated before it is joined, so no user input reaches a path unchecked.
 """

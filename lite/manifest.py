@@ -1,4 +1,4 @@
-"""The recording manifest and the session index: the metadata documents (DESIGN §2). Pure.
+"""The recording manifest and the session index: the metadata documents. Pure.
 
 A manifest is written at creation and at finalize (compare-and-swap), never per chunk: chunk
 facts are read from the chunk objects themselves.

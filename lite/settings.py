@@ -1,8 +1,8 @@
 """Settings: one table of (name, default, help) parsed from the environment once.
 
 Pure: imports nothing of the app. `load_settings(environ)` validates every value and resolves the
-storage backend (DESIGN §4); a bad value raises `ConfigError` with one line naming the variable, the
-value and what is allowed.
+storage backend (docs/architecture.md, Configuration); a bad value raises `ConfigError` with one
+line naming the variable, the value and what is allowed.
 """
 
 from __future__ import annotations

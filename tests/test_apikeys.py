@@ -1,4 +1,4 @@
-"""API keys (DESIGN §5) on every backend: hashed at rest, resolved to a user, revocable."""
+"""API keys on every backend: hashed at rest, resolved to a user, revocable."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Assembly plans (DESIGN §6): how chunk objects become one media file, checked byte for byte.
+"""Assembly plans: how chunk objects become one media file, checked byte for byte.
 
 Chunks are stored on a local-disk store; expected files are built with the stdlib `wave` module
 and plain concatenation, never with `lite.wav`.

@@ -1,4 +1,4 @@
-"""Recording metadata in the bucket (DESIGN §2): session index, manifest CAS, markers, cursors.
+"""Recording metadata in the bucket: session index, manifest CAS, markers, cursors.
 
 Several `Catalog` objects on one store stand for several replicas: each has its own caches, and
 only the store's create-if-absent and compare-and-swap keep them consistent.

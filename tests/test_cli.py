@@ -1,4 +1,4 @@
-"""`python -m lite check|backend|keys create` as a user runs them (DESIGN §8)."""
+"""`python -m lite check|backend|keys create` as a user runs them."""
 
 from __future__ import annotations
 

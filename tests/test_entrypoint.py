@@ -117,7 +117,7 @@ def minio(endpoint: str, **extra: str) -> dict[str, str]:
     }
 
 
-# --- the backend is announced as Python resolves it (DESIGN §4), then the service starts ---
+# --- the backend is announced as Python resolves it, then the service starts ---
 
 
 def test_no_credentials_choose_local(tmp_path: Path) -> None:

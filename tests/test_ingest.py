@@ -1,4 +1,4 @@
-"""The ingest service (DESIGN §6) on every backend: chunks in, byte-exact masters out.
+"""The ingest service on every backend: chunks in, byte-exact masters out.
 
 These drive `IngestService` directly on one store per backend (local disk, SeaweedFS, moto) shared
 by the module: every test has its own user and session uids, so they cannot see each other. The

@@ -1,4 +1,4 @@
-"""Both ingest doors over the wire (DESIGN §6), against `python -m lite serve` on real Hypercorn.
+"""Both ingest doors over the wire, against `python -m lite serve` on real Hypercorn.
 
 Each backend (local disk, SeaweedFS) gets one server for the module; tests use their own users
 and session uids. Tests that change settings, kill, pause or fill the store start their own.

@@ -1,4 +1,4 @@
-"""Storage keys (DESIGN §2): the one builder, its accepted shapes and its exact layout."""
+"""Storage keys: the one builder, its accepted shapes and its exact layout."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Who may read media: X-API-Key, signed `/raw` URLs, presigned S3 URLs (DESIGN §5).
+"""Who may read media: X-API-Key, signed `/raw` URLs, presigned S3 URLs.
 
 The app runs with a known `LITE_SIGNING_KEY`, so the tests make signatures of their own with
 `lite.tokens.sign_raw` (expired ones, ones for another media file) exactly as the server would,

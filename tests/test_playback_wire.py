@@ -1,4 +1,6 @@
-"""`/raw` over real Hypercorn on local disk and SeaweedFS: DESIGN §5 "/raw semantics".
+"""`/raw` over real Hypercorn on local disk and SeaweedFS.
+
+The request path is in docs/architecture.md, The life of a /raw request.
 
 Written from RFC 9110 §13-§15, not from `lite.ranges` (whose unit tests are in test_ranges.py):
 every case sends real headers to a real server, compares the body byte for byte with the bytes
@@ -223,7 +225,7 @@ def validators(site: Deployment, media: Media) -> dict[str, str]:
 
 
 def check_common(response: httpx.Response, media: Media) -> None:
-    """What every answer of /raw carries, whatever its status (DESIGN §5)."""
+    """What every answer of /raw carries, whatever its status."""
     assert response.headers["accept-ranges"] == "bytes"
     assert response.headers["etag"] == media.etag  # strong: the content's sha256
     assert "content-encoding" not in response.headers

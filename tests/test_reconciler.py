@@ -1,4 +1,4 @@
-"""The reconciler (DESIGN §6): sessions whose bot went silent are finalized after the idle time.
+"""The reconciler: sessions whose bot went silent are finalized after the idle time.
 
 Service-level tests pass `now` explicitly, so no test waits for real idle time; the wire test runs
 a real server with a one-second idle time and a one-second interval.

@@ -1,4 +1,4 @@
-"""The recordings API (DESIGN §5) over the wire: create, read, list with cursors, master, delete.
+"""The recordings API over the wire: create, read, list with cursors, master, delete.
 
 One server per backend (local disk, SeaweedFS) for the module; every test has its own users.
 The 120 recordings of the listing tests are made at the service level in the same store.

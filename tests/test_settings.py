@@ -1,4 +1,4 @@
-"""Settings (DESIGN §4): the backend choice, one-line errors, no secrets in messages, the README."""
+"""Settings: the backend choice, one-line errors, no secrets in messages, the README."""
 
 from __future__ import annotations
 

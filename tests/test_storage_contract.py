@@ -1,4 +1,4 @@
-"""The storage contract (DESIGN §3): the same assertions on local disk, SeaweedFS and moto.
+"""The storage contract: the same assertions on local disk, SeaweedFS and moto.
 
 Every test gets an empty store from the `storage` fixture (on S3: one bucket per module, emptied
 before each test, see tests/helpers/stores.py).

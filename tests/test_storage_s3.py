@@ -77,7 +77,7 @@ def server_of(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def seaweed_only(request: pytest.FixtureRequest) -> None:
     if server_of(request) != "seaweedfs":
-        pytest.skip("moto does not check presigned signatures or expiry (DESIGN §10)")
+        pytest.skip("moto does not check presigned signatures or expiry")
 
 
 def client_of(store: S3Storage) -> Any:

@@ -1,4 +1,4 @@
-"""The storage interface (DESIGN §3): a small async core plus optional capabilities.
+"""The storage interface: a small async core plus optional capabilities (docs/architecture.md).
 
 Backends implement `Storage`; capabilities are `runtime_checkable` protocols detected with
 `isinstance`. Native errors are translated into `lite.errors.StorageError` subclasses at the

@@ -1,4 +1,4 @@
-"""The one place a backend is chosen and built from settings (DESIGN §3)."""
+"""The one place a backend is chosen and built from settings."""
 
 from __future__ import annotations
 

@@ -41,7 +41,7 @@ class LocalReader:
             yield data
         while self._fd is not None and self._pos <= self._end:
             # Large reads are fastest for one stream, but each in-flight block is memory: with
-            # many streams, smaller blocks keep the process small (DESIGN §3: 256 KiB-1 MiB).
+            # many streams, smaller blocks keep the process small (256 KiB-1 MiB).
             size = READ_CHUNK if LocalReader.open_readers <= _BUSY_READERS else SMALL_READ_CHUNK
             want = min(size, self._end - self._pos + 1)
             data = await anyio.to_thread.run_sync(os.pread, self._fd, want, self._pos)

@@ -1,4 +1,4 @@
-"""The few HTTP calls of DESIGN §5/§6 the container tests make: keys, ingest, listing, playback."""
+"""The few HTTP calls the container tests make: keys, ingest, listing, playback."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Podman tests of the built image (DESIGN §7, §9). `make test-container` builds the image and runs
+"""Podman tests of the built image. `make test-container` builds the image and runs
 them; plain `make test` skips this directory, since building the image takes minutes.
 """
 

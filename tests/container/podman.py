@@ -1,4 +1,4 @@
-"""Run the image with podman the way DESIGN §9 says works on this machine (no Docker engine)."""
+"""Run the image with podman the way that works on this machine (no Docker engine)."""
 
 from __future__ import annotations
 
