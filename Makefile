@@ -12,7 +12,8 @@ VEXA_NODE := tests/vexa/node_modules/.package-lock.json
 # The benchmark's load generator.
 BENCH_PACKAGES := wrk
 
-.PHONY: install system-deps node-deps run test lint test-unit test-scale test-faults bench clean
+.PHONY: install system-deps node-deps run test lint test-unit test-scale test-faults bench clean \
+	readme-settings
 
 install: $(STAMP)
 
@@ -52,6 +53,11 @@ run: install
 	  'STORAGE_BACKEND=local' 'LOCAL_STORAGE_DIR=$(CURDIR)/data/recordings' 'LITE_DEMO_KEY=true' \
 	  > .env && echo "wrote .env (STORAGE_BACKEND=local, LOCAL_STORAGE_DIR=$(CURDIR)/data/recordings)"; }
 	$(BIN)/vexa-lite serve --port $${PORT:-8056}
+
+# The README's settings table is generated from lite/settings_table.py (tests/test_settings.py
+# fails when it is stale).
+readme-settings: install
+	$(BIN)/python -m lite.settings_doc README.md
 
 lint: install system-deps
 	$(BIN)/ruff check lite tests

@@ -1,269 +1,38 @@
-"""Settings: one table of (name, default, help) parsed from the environment once.
+"""Settings: the environment parsed once into a typed, validated `Settings`.
 
-Pure: imports nothing of the app. `load_settings(environ)` validates every value and resolves the
-storage backend (docs/architecture.md, Configuration); a bad value raises `ConfigError` with one
-line naming the variable, the value and what is allowed.
+The variables are declared in `lite.settings_table` (name, default, help); this module parses
+them and resolves the storage backend (docs/architecture.md, Configuration). A bad value raises
+`ConfigError` with one line naming the variable, the value and what is allowed. Pure: imports
+nothing of the app but the declaration, the checks and the errors.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import dataclasses
-import ipaddress
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from lite.backend_choice import resolve_backend
+from lite.envfile import read_environment
 from lite.errors import ConfigError
+from lite.settings_checks import Network, check_trusted_proxies, check_webhook, networks, public_url
+from lite.settings_table import BACKENDS, SETTINGS, Setting
 
-BACKENDS = ("local", "minio", "s3")
+# The names callers import from here; the table and the .env reader live in modules of their own.
+__all__ = [
+    "BACKENDS",
+    "SETTINGS",
+    "Setting",
+    "Settings",
+    "describe",
+    "load_settings",
+    "read_environment",
+    "resolve_backend",
+]
+
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off")
-
-
-@dataclass(frozen=True)
-class Setting:
-    name: str
-    default: str
-    help: str
-    kind: str = "str"  # str | bool | int | choice | secret
-    choices: tuple[str, ...] = ()
-    minimum: int | None = None
-
-
-SETTINGS: tuple[Setting, ...] = (
-    Setting(
-        "STORAGE_BACKEND",
-        "",
-        "local, minio or s3; unset: chosen from the credentials present",
-        "choice",
-        ("", *BACKENDS),
-    ),
-    Setting("LOCAL_STORAGE_DIR", "/var/lib/vexa/recordings", "Directory of the local backend"),
-    Setting(
-        "LOCAL_STORAGE_FSYNC",
-        "true",
-        "fsync every object and its directory before acknowledging",
-        "bool",
-    ),
-    Setting("MINIO_ENDPOINT", "minio:9000", "host:port (or URL) of an S3-compatible endpoint"),
-    Setting("MINIO_ACCESS_KEY", "", "Access key for MINIO_ENDPOINT", "secret"),
-    Setting("MINIO_SECRET_KEY", "", "Secret key for MINIO_ENDPOINT", "secret"),
-    Setting("MINIO_BUCKET", "vexa-recordings", "Bucket on MINIO_ENDPOINT"),
-    Setting("MINIO_SECURE", "false", "Use https for MINIO_ENDPOINT", "bool"),
-    Setting(
-        "MINIO_PUBLIC_ENDPOINT",
-        "",
-        "Endpoint browsers use for presigned URLs (default MINIO_ENDPOINT)",
-    ),
-    Setting("AWS_REGION", "us-east-1", "Region of the S3 bucket"),
-    Setting(
-        "AWS_ACCESS_KEY_ID", "", "S3 access key (or any standard AWS credential source)", "secret"
-    ),
-    Setting("AWS_SECRET_ACCESS_KEY", "", "S3 secret key", "secret"),
-    Setting("S3_BUCKET", "vexa-recordings", "Bucket of the s3 backend"),
-    Setting("S3_ENDPOINT", "", "Endpoint of a non-AWS S3 provider; unset for AWS"),
-    Setting("S3_SECURE", "true", "Use https for S3_ENDPOINT when it has no scheme", "bool"),
-    Setting(
-        "S3_PUBLIC_ENDPOINT", "", "Endpoint browsers use for presigned URLs (default S3_ENDPOINT)"
-    ),
-    Setting("PORT", "8056", "HTTP port", "int", minimum=0),
-    Setting("LITE_HOST", "127.0.0.1", "Address `vexa-lite serve` binds (the image uses 0.0.0.0)"),
-    Setting(
-        "ADMIN_API_TOKEN", "", "Token for X-Admin-API-Key; unset: admin API disabled", "secret"
-    ),
-    Setting(
-        "INTERNAL_API_SECRET", "", "Bearer secret of trusted recorders; unset: disabled", "secret"
-    ),
-    Setting(
-        "LITE_PUBLIC_URL",
-        "",
-        "Public base URL (e.g. https://rec.example.com) for absolute links; unset: relative links",
-    ),
-    Setting(
-        "LITE_TRUSTED_PROXIES",
-        "",
-        "Comma-separated addresses or CIDR networks of reverse proxies whose X-Forwarded-Proto, "
-        "-Host and -For are believed; unset: none",
-    ),
-    Setting(
-        "LITE_SIGNING_KEY",
-        "",
-        "Secret for upload tokens and signed /raw URLs; unset: generated "
-        "once into the storage and shared by all replicas",
-        "secret",
-    ),
-    Setting(
-        "LITE_UPLOAD_TOKEN_TTL_SECONDS",
-        "86400",
-        "Lifetime of a recorder upload token",
-        "int",
-        minimum=60,
-    ),
-    Setting(
-        "LITE_DOWNLOAD_URL_TTL_SECONDS", "3600", "Lifetime of /download URLs", "int", minimum=1
-    ),
-    Setting(
-        "LITE_DEFAULT_USER_ID",
-        "0",
-        "Owner of chunks sent with INTERNAL_API_SECRET alone for a session nobody registered; "
-        "0: keep them unassigned for the admin to assign",
-        "int",
-        minimum=0,
-    ),
-    Setting(
-        "LITE_SESSION_IDLE_SECONDS",
-        "600",
-        "Finalize a session after this long without chunks",
-        "int",
-        minimum=1,
-    ),
-    Setting(
-        "LITE_RECONCILE_INTERVAL_SECONDS",
-        "30",
-        "How often the reconciler looks for idle sessions; 0 disables it",
-        "int",
-        minimum=0,
-    ),
-    Setting(
-        "LITE_MAX_CHUNK_BYTES",
-        str(2 * 1024**3),
-        "Largest accepted chunk or upload (413 above)",
-        "int",
-        minimum=1,
-    ),
-    Setting(
-        "LITE_MAX_RANGES",
-        "16",
-        "Most ranges served as multipart/byteranges; more: whole 200",
-        "int",
-        minimum=1,
-    ),
-    Setting(
-        "LITE_CACHE_MAX_AGE", "3600", "Cache-Control max-age of finished media", "int", minimum=0
-    ),
-    Setting(
-        "LITE_CORS_ORIGINS",
-        "",
-        "Comma-separated origins allowed to play media cross-origin (* for any)",
-    ),
-    Setting(
-        "LITE_REQUIRE_VOLUME",
-        "false",
-        "Refuse to start the image when LOCAL_STORAGE_DIR is not a mounted volume",
-        "bool",
-    ),
-    Setting("LITE_MOUNTINFO", "/proc/self/mountinfo", "mountinfo file the volume check reads"),
-    Setting(
-        "LITE_DEMO_KEY",
-        "false",
-        "On start with an empty key store, create and print a key for user 1",
-        "bool",
-    ),
-    Setting(
-        "LITE_RETENTION_DAYS",
-        "0",
-        "Delete recordings this many days after creation (per recording: expires_at); "
-        "0: keep forever",
-        "int",
-        minimum=0,
-    ),
-    Setting(
-        "LITE_KEEP_CHUNKS_HOURS",
-        "24",
-        "Remove a finished master's chunks this long after it was built; 0: at once; -1: keep",
-        "int",
-        minimum=-1,
-    ),
-    Setting(
-        "LITE_LIFECYCLE_INTERVAL_SECONDS",
-        "3600",
-        "How often the retention and compaction pass runs; 0 disables it",
-        "int",
-        minimum=0,
-    ),
-    Setting(
-        "LITE_COMPACT_SETTLE_SECONDS",
-        "60",
-        "Seconds between sealing a master (late chunks refused) and removing its chunks",
-        "int",
-        minimum=0,
-    ),
-    Setting("LITE_WEBHOOK_URL", "", "Endpoint that receives every recording event (signed)"),
-    Setting(
-        "LITE_WEBHOOK_SECRET",
-        "",
-        "Signing secret of LITE_WEBHOOK_URL, whsec_<base64> (Standard Webhooks)",
-        "secret",
-    ),
-    Setting(
-        "LITE_WEBHOOK_ALLOW_PRIVATE",
-        "false",
-        "Allow webhook targets on private or loopback addresses",
-        "bool",
-    ),
-    Setting("LITE_WEBHOOK_TIMEOUT_SECONDS", "10", "Time one delivery may take", "int", minimum=1),
-    Setting(
-        "LITE_WEBHOOK_RETRY_BASE_MS",
-        "5000",
-        "First retry delay of a failed delivery; it doubles each time (at most 3 h apart)",
-        "int",
-        minimum=1,
-    ),
-    Setting(
-        "LITE_WEBHOOK_GIVE_UP_SECONDS",
-        "86400",
-        "Retry a delivery this long, then write a dead letter",
-        "int",
-        minimum=1,
-    ),
-    Setting(
-        "LITE_WEBHOOK_LEASE_SECONDS",
-        "60",
-        "How long a replica holds an event it is delivering (a crashed one's lease runs out)",
-        "int",
-        minimum=1,
-    ),
-    Setting(
-        "LITE_WEBHOOK_POLL_MS",
-        "2000",
-        "How often each replica looks for events to deliver; 0 disables delivery",
-        "int",
-        minimum=0,
-    ),
-    Setting(
-        "LITE_LOG_LEVEL",
-        "info",
-        "debug, info, warning or error",
-        "choice",
-        ("debug", "info", "warning", "error"),
-    ),
-    Setting(
-        "LITE_API_KEY",
-        "",
-        "API key `vexa-lite upload` and `download` send (or --api-key)",
-        "secret",
-    ),
-    Setting(
-        "LITE_LOG_FORMAT",
-        "auto",
-        "json (one object per line), text, or auto: text on a terminal, else json",
-        "choice",
-        ("auto", "json", "text"),
-    ),
-    Setting(
-        "LITE_WAV_GAP_FILL",
-        "silence",
-        "A missing WAV chunk becomes silence of its neighbours' length (later audio keeps its "
-        "time), or none (left out)",
-        "choice",
-        ("silence", "none"),
-    ),
-)
 
 
 @dataclass(frozen=True)
@@ -328,8 +97,8 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
     @property
-    def trusted_proxies(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-        return _networks(self.lite_trusted_proxies)
+    def trusted_proxies(self) -> tuple[Network, ...]:
+        return networks(self.lite_trusted_proxies)
 
     @property
     def cors_origins(self) -> tuple[str, ...]:
@@ -369,23 +138,6 @@ def _parse_value(setting: Setting, raw: str) -> Any:
     return raw.strip()
 
 
-def _networks(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    """Comma-separated addresses or CIDR networks; ValueError on a bad entry."""
-    return tuple(
-        ipaddress.ip_network(part.strip(), strict=False) for part in text.split(",") if part.strip()
-    )
-
-
-def read_environment(directory: str | None = None) -> dict[str, str]:
-    """What every entry point reads: the process environment over an optional `.env` file in the
-    working directory (so `make run`, the CLI and the server agree on one store)."""
-    from dotenv import dotenv_values
-
-    path = os.path.join(directory or os.getcwd(), ".env")
-    found = dotenv_values(path) if os.path.isfile(path) else {}
-    return {**{k: v for k, v in found.items() if v is not None}, **os.environ}
-
-
 def load_settings(environ: Mapping[str, str]) -> Settings:
     """Parse and validate every setting; raise ConfigError naming the first bad one."""
     values: dict[str, Any] = {}
@@ -396,57 +148,14 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     values["storage_backend"] = backend
     values["backend_reason"] = why
     values["warnings"] = warnings
-    public = values["lite_public_url"]
-    if public and not public.startswith(("http://", "https://")):
-        raise ConfigError(f"LITE_PUBLIC_URL={public!r} is not allowed: use an http(s):// URL")
-    values["lite_public_url"] = public.rstrip("/")
-    try:
-        _networks(values["lite_trusted_proxies"])
-    except ValueError:
-        raise ConfigError(
-            f"LITE_TRUSTED_PROXIES={values['lite_trusted_proxies']!r} is not allowed: use "
-            "comma-separated IP addresses or CIDR networks (e.g. 10.0.0.0/8,127.0.0.1)"
-        ) from None
-    _check_webhook(values["lite_webhook_url"], values["lite_webhook_secret"])
-    if not values["lite_webhook_allow_private"]:
-        _refuse_private_literal(values["lite_webhook_url"])
+    values["lite_public_url"] = public_url(values["lite_public_url"])
+    check_trusted_proxies(values["lite_trusted_proxies"])
+    check_webhook(
+        values["lite_webhook_url"],
+        values["lite_webhook_secret"],
+        values["lite_webhook_allow_private"],
+    )
     return Settings(**values)
-
-
-def _check_webhook(url: str, secret: str) -> None:
-    if not url:
-        return
-    if not url.startswith(("http://", "https://")):
-        raise ConfigError(f"LITE_WEBHOOK_URL={url!r} is not allowed: use an http(s):// URL")
-    if not secret:
-        raise ConfigError(
-            "LITE_WEBHOOK_URL is set but LITE_WEBHOOK_SECRET is not: set whsec_<base64>"
-        )
-    try:
-        key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
-    except (binascii.Error, ValueError):
-        key = b""
-    if not secret.startswith("whsec_") or len(key) < 16:
-        raise ConfigError(
-            "LITE_WEBHOOK_SECRET=<hidden> is not allowed: use whsec_ and at least 16 base64 bytes"
-        )
-
-
-def _refuse_private_literal(url: str) -> None:
-    """A webhook URL naming a private or loopback address outright is refused at start; host
-    names are resolved and checked at each delivery."""
-    host = urlsplit(url).hostname or ""
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        private = host == "localhost" or host.endswith(".localhost")
-    else:
-        private = not address.is_global or address.is_multicast
-    if private:
-        raise ConfigError(
-            f"LITE_WEBHOOK_URL={url!r} is not allowed: it names a private or loopback address "
-            "(set LITE_WEBHOOK_ALLOW_PRIVATE=true to allow it)"
-        )
 
 
 def describe(setting: Setting, environ: Mapping[str, str]) -> str:

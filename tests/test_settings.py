@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from lite import settings_doc
 from lite.errors import ConfigError
 from lite.settings import SETTINGS, Settings, describe, load_settings, resolve_backend
+from lite.settings_doc import markdown_table, table_in
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 AWS_KEYS = {"AWS_ACCESS_KEY_ID": "AKIAEXAMPLEKEY0001", "AWS_SECRET_ACCESS_KEY": "aws-s3cr3t-value"}
@@ -225,8 +227,40 @@ def test_every_setting_has_help_and_a_valid_default() -> None:
     load_settings({})  # every default passes its own validation
 
 
-def test_every_setting_is_documented_in_the_readme() -> None:
-    assert README.exists(), "README.md is missing: it must document every setting"
-    text = README.read_text()
-    missing = [setting.name for setting in SETTINGS if setting.name not in text]
-    assert missing == [], f"settings missing from README.md: {', '.join(missing)}"
+def readme_rows() -> dict[str, tuple[str, str]]:
+    """The README's settings table as written: name -> (default, meaning)."""
+    rows: dict[str, tuple[str, str]] = {}
+    for line in table_in(README.read_text(encoding="utf-8")).splitlines()[2:]:
+        name, default, meaning = (cell.strip() for cell in line.strip("|").split(" | ", 2))
+        assert name not in rows, f"{name} appears twice in the README's table"
+        rows[name.strip("`")] = (default, meaning)
+    return rows
+
+
+def test_the_readme_table_is_the_generated_one() -> None:
+    """Name, default and meaning of every setting come from lite/settings_table.py."""
+    written = table_in(README.read_text(encoding="utf-8"))
+    assert written == markdown_table(), "README.md is stale: run `make readme-settings`"
+
+
+def test_the_readme_names_every_setting_with_its_default_and_nothing_else() -> None:
+    rows = readme_rows()
+    assert list(rows) == [setting.name for setting in SETTINGS]
+    for setting in SETTINGS:
+        default, meaning = rows[setting.name]
+        assert default == (f"`{setting.default}`" if setting.default else "(unset)"), setting.name
+        assert meaning == setting.help, setting.name
+    parsed = load_settings({})
+    assert f"`{parsed.lite_max_chunk_bytes}`" == rows["LITE_MAX_CHUNK_BYTES"][0]
+    assert f"`{parsed.port}`" == rows["PORT"][0]
+
+
+def test_regenerating_the_readme_changes_only_the_table(tmp_path: Path) -> None:
+    stale = README.read_text(encoding="utf-8").replace("| `PORT` | `8056` |", "| `PORT` | `1` |")
+    target = tmp_path / "README.md"
+    target.write_text(stale, encoding="utf-8")
+    assert table_in(stale) != markdown_table()
+    assert settings_doc.main([str(target)]) == 0
+    assert target.read_text(encoding="utf-8") == README.read_text(encoding="utf-8")
+    with pytest.raises(ValueError):
+        table_in("# a README without the markers")
