@@ -79,12 +79,9 @@ def _outbox(settings: Settings, storage: Storage, policy: RetentionPolicy) -> Ou
     return Outbox(storage, payload)
 
 
-def wire(settings: Settings, storage: Storage, metrics: Metrics) -> Services:
-    """Every service on one opened store."""
-    policy = RetentionPolicy(settings.lite_retention_days)
-    outbox = _outbox(settings, storage, policy)
-    catalog = Catalog(storage, outbox)  # manifest changes record their webhook events
-    secret = SigningSecret(storage, settings.lite_signing_key)
+def _ingest(
+    settings: Settings, storage: Storage, catalog: Catalog, metrics: Metrics
+) -> IngestService:
     ingest = IngestService(
         storage,
         catalog,
@@ -93,18 +90,55 @@ def wire(settings: Settings, storage: Storage, metrics: Metrics) -> Services:
         lambda owner: metrics.unowned_chunks.labels(owner).inc(),
     )
     ingest.wav_gap_fill = settings.lite_wav_gap_fill == "silence"
+    return ingest
+
+
+def _recordings(
+    settings: Settings,
+    storage: Storage,
+    catalog: Catalog,
+    policy: RetentionPolicy,
+    outbox: Outbox | None,
+    secret: SigningSecret,
+) -> Recordings:
     recordings = Recordings(
         storage, catalog, policy, outbox, secret, settings.lite_upload_token_ttl_seconds
     )
     recordings.storage_backend = settings.storage_backend
-    waveforms = Waveforms(storage, recordings)
-    ingest.on_master = waveforms.schedule
-    owner = new_owner()
+    return recordings
+
+
+def _upkeep(
+    settings: Settings,
+    storage: Storage,
+    catalog: Catalog,
+    policy: RetentionPolicy,
+    outbox: Outbox | None,
+    endpoints: Endpoints,
+    metrics: Metrics,
+) -> tuple[Lifecycle, Dispatcher]:
+    """The passes that share one lease owner: retention and compaction, webhook delivery."""
+    owner, registry = new_owner(), metrics.registry
     compactor = Compactor(
         storage, catalog, settings.lite_keep_chunks_hours, settings.lite_compact_settle_seconds
     )
+    lifecycle = Lifecycle(catalog, policy, compactor, Leases(storage, owner), outbox, registry)
+    config = delivery_config(settings)
+    return lifecycle, Dispatcher(storage, catalog, endpoints, config, owner, registry)
+
+
+def wire(settings: Settings, storage: Storage, metrics: Metrics) -> Services:
+    """Every service on one opened store."""
+    policy = RetentionPolicy(settings.lite_retention_days)
+    outbox = _outbox(settings, storage, policy)
+    catalog = Catalog(storage, outbox)  # manifest changes record their webhook events
+    secret = SigningSecret(storage, settings.lite_signing_key)
+    ingest = _ingest(settings, storage, catalog, metrics)
+    recordings = _recordings(settings, storage, catalog, policy, outbox, secret)
+    waveforms = Waveforms(storage, recordings)
+    ingest.on_master = waveforms.schedule
     endpoints = Endpoints(storage, settings.lite_webhook_allow_private)
-    registry = metrics.registry
+    lifecycle, dispatcher = _upkeep(settings, storage, catalog, policy, outbox, endpoints, metrics)
     reconciler = Reconciler(catalog, ingest, settings.lite_session_idle_seconds)
     observe.connect(metrics, ingest, reconciler, catalog)
     return Services(
@@ -121,10 +155,8 @@ def wire(settings: Settings, storage: Storage, metrics: Metrics) -> Services:
         reconciler=reconciler,
         outbox=outbox,
         endpoints=endpoints,
-        lifecycle=Lifecycle(catalog, policy, compactor, Leases(storage, owner), outbox, registry),
-        dispatcher=Dispatcher(
-            storage, catalog, endpoints, delivery_config(settings), owner, registry
-        ),
+        lifecycle=lifecycle,
+        dispatcher=dispatcher,
         waveforms=waveforms,
     )
 
