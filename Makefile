@@ -13,7 +13,7 @@ VEXA_NODE := tests/vexa/node_modules/.package-lock.json
 BENCH_PACKAGES := wrk
 
 .PHONY: install system-deps node-deps run test lint test-unit test-scale test-faults bench clean \
-	readme-settings
+	readme-settings lock
 
 install: $(STAMP)
 
@@ -58,6 +58,13 @@ run: install
 # fails when it is stale).
 readme-settings: install
 	$(BIN)/python -m lite.settings_doc README.md
+
+# The image's runtime dependencies, pinned with hashes for every platform and Python >= 3.11
+# (Dockerfile.lite installs them with --require-hashes); run after changing pyproject.toml's
+# dependencies. tests/test_lock.py fails while the lock misses or contradicts one.
+lock: install
+	UV_CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/uv pip compile --universal --python-version 3.11 \
+	  --generate-hashes --quiet pyproject.toml -o requirements.lock
 
 lint: install system-deps
 	$(BIN)/ruff check lite tests
