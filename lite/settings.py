@@ -2,8 +2,8 @@
 
 The variables are declared in `lite.settings_table` (name, default, help); this module parses
 them and resolves the storage backend (docs/architecture.md, Configuration). A bad value raises
-`ConfigError` with one line naming the variable, the value and what is allowed. Pure: imports
-nothing of the app but the declaration, the checks and the errors.
+`ConfigError` with one line naming the variable, the value and what is allowed. Imports nothing
+of the app but the other settings modules, the backend choice and the errors.
 """
 
 from __future__ import annotations

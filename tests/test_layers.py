@@ -102,6 +102,7 @@ def test_storage_backends_see_only_the_storage_interface() -> None:
 
 
 PURE = ["lite.errors", "lite.ids", "lite.keys", "lite.ranges", "lite.wav", "lite.tokens"]
+PURE += ["lite.settings_table", "lite.settings_checks", "lite.backend_choice"]
 
 
 @pytest.mark.parametrize("name", PURE)
