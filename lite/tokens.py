@@ -130,7 +130,8 @@ def verify_raw(
     except (KeyError, ValueError):
         raise Forbidden("invalid signature") from None
     expected = _raw_signature(secret, user_id, recording_id, media_id, exp)
-    if not hmac.compare_digest(expected, signature):
+    # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError, a 500).
+    if not hmac.compare_digest(expected.encode(), signature.encode()):
         raise Forbidden("invalid signature")
     if exp < (time.time() if now is None else now):
         raise Forbidden("the link has expired")

@@ -118,7 +118,8 @@ def test_an_expired_signature_is_refused() -> None:
 
 
 @pytest.mark.parametrize(
-    "field,value", [("u", "37"), ("exp", str(NOW + 10_000)), ("sig", "0" * 64)]
+    "field,value",
+    [("u", "37"), ("exp", str(NOW + 10_000)), ("sig", "0" * 64), ("sig", "\u00a3\u0099#")],
 )
 def test_a_tampered_query_is_refused(field: str, value: str) -> None:
     query = {**_query(), field: value}
