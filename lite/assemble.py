@@ -14,23 +14,14 @@ from dataclasses import dataclass, field
 
 from lite import media, oggdur, wav
 from lite.chunks import ChunkObject
-from lite.storage.base import Storage
+from lite.storage.base import Composer, ObjectInfo, Piece, Storage
 
 _FIRST_PROBE = 4096
 _FILL_BLOCK = 64 * 1024
 
 
-@dataclass(frozen=True)
-class Segment:
-    data: bytes = b""  # literal bytes, or
-    key: str = ""  # bytes [start, start + length) of a stored object, or
-    fill: bytes = b""  # `length` bytes of this one-byte pattern (silence)
-    start: int = 0
-    length: int = 0
-
-    @property
-    def size(self) -> int:
-        return self.length if self.key or self.fill else len(self.data)
+# A segment is literal bytes, a run of one repeated byte (silence) or a range of a chunk object.
+Segment = Piece
 
 
 @dataclass
@@ -220,6 +211,23 @@ async def stream_plan(
                 yield block
         finally:
             await reader.aclose()
+
+
+@dataclass(frozen=True)
+class Stored:
+    info: ObjectInfo
+    sha256: str
+
+
+async def write_plan(storage: Storage, key: str, plan: Plan) -> Stored:
+    """Store the planned file at key with its sha256 (as `sha256` metadata too): composed by
+    the backend when it can (local disk copies in worker threads), else streamed through."""
+    if isinstance(storage, Composer):
+        info, sha256 = await storage.compose(key, plan.segments)
+        return Stored(info, sha256)
+    hashing = HashingStream(stream_plan(storage, plan))
+    info = await storage.put(key, hashing, lambda: {"sha256": hashing.sha256})
+    return Stored(info, hashing.sha256)
 
 
 class HashingStream:

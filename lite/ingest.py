@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lite import ids, keys, media, sniff
-from lite.assemble import HashingStream, Plan, stream_plan
+from lite.assemble import Plan, write_plan
 from lite.catalog import Catalog, SessionGone
 from lite.chunks import (
     SHA256,
@@ -349,12 +349,11 @@ class IngestService:
         if not plan.playable or not plan.segments:
             return None
         key = keys.master_key(index.user_id, index.recording_id, index.session_uid, kind, plan.ext)
-        hashing = HashingStream(stream_plan(self.storage, plan))
-        info = await self.storage.put(key, hashing, lambda: {"sha256": hashing.sha256})
+        stored = await write_plan(self.storage, key, plan)
         duration = plan.duration_seconds
         if duration is None:
             duration = await self._probe(key)
-        return Written(hashing.size, hashing.sha256, duration, info.etag)
+        return Written(stored.info.size, stored.sha256, duration, stored.info.etag)
 
     async def _probe(self, key: str) -> float | None:
         if isinstance(self.storage, LocalPaths):

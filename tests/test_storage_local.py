@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import select
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from lite.storage.base import InsufficientStorage, NotFound, StorageError, iter_bytes
+from lite.storage.base import InsufficientStorage, NotFound, Piece, StorageError, iter_bytes
 from lite.storage.local import LocalStorage
 from tests.servers import ROOT
 
@@ -116,7 +117,7 @@ TRACED = textwrap.dedent(
     """
     import os, sys
     import anyio
-    from lite.storage.base import iter_bytes
+    from lite.storage.base import Piece, iter_bytes
     from lite.storage.local import LocalStorage
 
     root, fsync = sys.argv[1], sys.argv[2] == "on"
@@ -136,6 +137,8 @@ TRACED = textwrap.dedent(
         await storage.put_if_absent("d/new.wav", iter_bytes(b"create"))
         mark("put_if_match")
         await storage.put_if_match("d/cas.wav", iter_bytes(b"v2"), etag)
+        mark("compose")
+        await storage.compose("d/joined.wav", [Piece(key="d/put.wav", start=1, length=3)])
         mark("end")
 
     anyio.run(main)
@@ -197,6 +200,7 @@ def position(calls: list[tuple[str, str]], names: tuple[str, ...], pattern: str)
         ("put", "put.wav", ("rename", "renameat", "renameat2")),
         ("put_if_absent", "new.wav", ("link", "linkat")),
         ("put_if_match", "cas.wav", ("rename", "renameat", "renameat2")),
+        ("compose", "joined.wav", ("rename", "renameat", "renameat2")),
     ],
 )
 def test_a_put_fsyncs_the_file_then_publishes_then_fsyncs_the_directory(
@@ -215,11 +219,47 @@ def test_with_fsync_off_nothing_is_fsynced(tmp_path: Path) -> None:
     root = tmp_path / "root"
     root.mkdir()
     steps = strace_put(root, fsync=False)
-    assert set(steps) == {"setup", "put", "put_if_absent", "put_if_match", "end"}
+    assert set(steps) == {"setup", "put", "put_if_absent", "put_if_match", "compose", "end"}
     renames = [call for call in steps["put"] if call[0].startswith("rename")]
     assert renames, "the trace should show the publish"
     synced = [call for calls in steps.values() for call in calls if "sync" in call[0]]
     assert synced == []
+
+
+# --- compose (the master of a finalize) ----------------------------------------------------------
+
+
+async def test_compose_joins_literals_fills_and_ranges_with_their_digest(tmp_path: Path) -> None:
+    storage = LocalStorage(str(tmp_path / "root"), fsync=True)
+    big = os.urandom(3 * MIB + 5)  # more than one copy block
+    await storage.put("r/a.wav", iter_bytes(big))
+    await storage.put("r/b.wav", iter_bytes(b"0123456789"))
+    pieces = [
+        Piece(data=b"HEAD"),
+        Piece(key="r/a.wav", start=7, length=len(big) - 7),
+        Piece(fill=b"\x80", length=MIB + 3),
+        Piece(key="r/b.wav", start=2, length=5),
+        Piece(data=b""),
+    ]
+    info, digest = await storage.compose("r/master.wav", pieces)
+    expected = b"HEAD" + big[7:] + b"\x80" * (MIB + 3) + b"23456"
+    assert await read(storage, "r/master.wav") == expected
+    assert digest == hashlib.sha256(expected).hexdigest()
+    assert info.size == len(expected)
+    assert (await storage.stat("r/master.wav")).metadata.get("sha256") in (digest, None)
+
+
+async def test_compose_from_a_missing_or_short_object_stores_nothing(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    storage = LocalStorage(str(root), fsync=True)
+    await storage.put("r/old.wav", iter_bytes(b"old"))
+    await storage.put("r/b.wav", iter_bytes(b"0123456789"))
+    with pytest.raises(NotFound):
+        await storage.compose("r/old.wav", [Piece(key="r/gone.wav", start=0, length=4)])
+    with pytest.raises(StorageError):
+        await storage.compose("r/old.wav", [Piece(key="r/b.wav", start=4, length=20)])
+    assert await read(storage, "r/old.wav") == b"old"
+    assert raw_files(root) == ["r/b.wav", "r/old.wav"]
 
 
 # --- a full disk ----------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ boundary, so nothing above this package sees an `OSError` or a botocore exceptio
 from __future__ import annotations
 
 import builtins
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -25,6 +25,7 @@ from lite.errors import (
 __all__ = [
     "AlreadyExists",
     "ByteReader",
+    "Composer",
     "ConditionalWriter",
     "InsufficientStorage",
     "LeftoverSweeper",
@@ -32,6 +33,7 @@ __all__ = [
     "MetadataSource",
     "NotFound",
     "ObjectInfo",
+    "Piece",
     "PreconditionFailed",
     "Presigner",
     "Storage",
@@ -51,6 +53,22 @@ class ObjectInfo:
     # Small string facts stored with the object (e.g. its sha256); filled by stat and
     # open_range, not by list. A backend that cannot keep them returns {}.
     metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Part of an object made from others: literal `data`, or `length` bytes of `fill` (one byte
+    repeated, e.g. silence), or bytes [start, start + length) of the stored object `key`."""
+
+    data: bytes = b""
+    key: str = ""
+    fill: bytes = b""
+    start: int = 0
+    length: int = 0
+
+    @property
+    def size(self) -> int:
+        return self.length if self.key or self.fill else len(self.data)
 
 
 # Metadata is asked for once the stream is consumed, so it can describe the bytes (a digest).
@@ -121,6 +139,15 @@ class ConditionalWriter(Protocol):
         metadata: MetadataSource | None = None,
     ) -> ObjectInfo:
         """Replace key only while its etag is still `etag`; else PreconditionFailed."""
+        ...
+
+
+@runtime_checkable
+class Composer(Protocol):
+    async def compose(self, key: str, pieces: Sequence[Piece]) -> tuple[ObjectInfo, str]:
+        """Store the pieces joined at key (replacing it, published whole like `put`), hashing
+        them in the same pass; return the object and its sha256, kept as its `sha256`
+        metadata. Cheaper than `put` of a stream: the bytes need not pass through the loop."""
         ...
 
 

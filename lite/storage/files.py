@@ -10,10 +10,12 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
-from lite.storage.base import MetadataSource
+from lite.storage.base import MetadataSource, Piece, StorageError
 
 XATTR_PREFIX = "user.lite."
+COPY_BLOCK = 1024 * 1024
 _NO_XATTR = (errno.ENOTSUP, errno.EOPNOTSUPP, errno.EPERM)
 
 
@@ -38,11 +40,49 @@ def write_metadata(fd: int, metadata: MetadataSource | None) -> None:
             raise
 
 
-def write_fully(fd: int, block: bytes) -> None:
+def write_fully(fd: int, block: bytes | memoryview) -> None:
     view = memoryview(block)
     while view:
         written = os.write(fd, view)
         view = view[written:]
+
+
+class Hasher(Protocol):
+    def update(self, data: bytes | memoryview, /) -> None: ...
+
+
+def copy_pieces(fd: int, pieces: list[tuple[str, Piece]], digest: Hasher) -> None:
+    """Write the pieces (with the file of each stored one) to fd, hashing as they pass: one
+    read and one write per block, all in this thread (hashlib releases the GIL)."""
+    view = memoryview(bytearray(COPY_BLOCK))
+    for path, piece in pieces:
+        if path:
+            _copy_range(fd, path, piece.start, piece.length, view, digest)
+            continue
+        block = piece.data or piece.fill * min(piece.length, COPY_BLOCK)
+        left = piece.size
+        while left > 0:
+            part = block[:left]
+            digest.update(part)
+            write_fully(fd, part)
+            left -= len(part)
+
+
+def _copy_range(
+    fd: int, path: str, start: int, length: int, view: memoryview, digest: Hasher
+) -> None:
+    source, _ = open_and_stat(path)
+    try:
+        end = start + length
+        while start < end:
+            got = os.preadv(source, [view[: min(len(view), end - start)]], start)
+            if got <= 0:
+                raise StorageError(f"{os.path.basename(path)} is shorter than planned")
+            digest.update(view[:got])
+            write_fully(fd, view[:got])
+            start += got
+    finally:
+        os.close(source)
 
 
 def unlink_quietly(path: str) -> None:

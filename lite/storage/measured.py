@@ -18,7 +18,9 @@ from lite.storage.base import ByteReader, MetadataSource, ObjectInfo, Storage
 
 Observe = Callable[[str, str, str, float], None]  # backend, operation, outcome, seconds
 T = TypeVar("T")
-_TIMED_CAPABILITIES = frozenset({"put_if_absent", "put_if_match", "presign_get", "sweep_leftovers"})
+_TIMED_CAPABILITIES = frozenset(
+    {"compose", "put_if_absent", "put_if_match", "presign_get", "sweep_leftovers"}
+)
 
 
 def outcome_of(exc: BaseException | None) -> str:
