@@ -13,10 +13,9 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
-import httpx
 from prometheus_client import CollectorRegistry, Counter
 
 from lite import events, keys, ssrf
@@ -34,6 +33,9 @@ from lite.outbox import (
     Wakeup,
 )
 from lite.storage.base import ConditionalWriter, Storage, iter_bytes
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("lite.webhooks")
 DEFAULT_TARGET = "default"
@@ -87,10 +89,20 @@ class Dispatcher:
             ["outcome"],
             registry=registry,
         )
-        self.client = httpx.AsyncClient(follow_redirects=False, trust_env=False)
+        # Made at the first delivery: httpx is a large import that start-up does not need.
+        self._client: httpx.AsyncClient | None = None
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            import httpx
+
+            self._client = httpx.AsyncClient(follow_redirects=False, trust_env=False)
+        return self._client
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        if self._client is not None:
+            await self._client.aclose()
 
     async def run_once(self) -> float:
         """One pass over the outbox; returns seconds until the earliest known next attempt."""
@@ -204,6 +216,8 @@ class Dispatcher:
         self.outcomes.labels(outcome).inc()
 
     async def _post(self, entry: dict[str, Any], target: Target) -> tuple[str, str]:
+        import httpx
+
         try:
             pinned = await ssrf.resolve(target.url, self.config.allow_private)
         except ssrf.TargetRefused as exc:

@@ -1,45 +1,107 @@
 """Logging: one JSON object per line on stderr (containers collect it), readable text on a terminal.
 
-Every library logs through the standard `logging` module; structlog's ProcessorFormatter renders
-those records, so Hypercorn's lines, ours and tracebacks all come out in one format. Values bound
-with `start_request` and `bind_request` (request id, user id) join every line logged while that
-request runs.
+Every library logs through the standard `logging` module and one formatter on the root handler
+renders those records, so Hypercorn's lines, ours and tracebacks all come out in one format.
+Values bound with `start_request` and `bind_request` (request id, user id) join every line logged
+while that request runs.
+
+The JSON form is rendered here with the standard library, field for field as structlog's
+ProcessorFormatter would (event, context, level, logger, timestamp, extras, exception): it runs
+once per request for the access line, and importing structlog (which pulls in rich) would cost the
+server a third of its start-up. Text for a terminal is structlog's ConsoleRenderer, imported only
+when that form is chosen.
 """
 
 from __future__ import annotations
 
+import datetime
+import io
+import json
 import logging
 import sys
+import traceback
+from collections.abc import Mapping
+from contextvars import ContextVar
+from types import MappingProxyType
 from typing import Any
-
-import structlog
 
 FORMATS = ("auto", "json", "text")
 
-
-def _renderer(form: str, stream: Any) -> Any:
-    if form == "auto":
-        form = "text" if stream.isatty() else "json"
-    if form == "text":
-        return structlog.dev.ConsoleRenderer(colors=stream.isatty())
-    return structlog.processors.JSONRenderer()
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+_CONTEXT: ContextVar[Mapping[str, Any]] = ContextVar("lite_log_context", default=_EMPTY)
+# Attributes every LogRecord has; anything else on a record came from `extra=` and is a field.
+_RECORD_KEYS = frozenset(logging.LogRecord("name", 0, "pathname", 0, "msg", (), None).__dict__)
+_LEVELS = {"warn": "warning", "exception": "error"}
 
 
-def _formatter(form: str, stream: Any) -> logging.Formatter:
+def _fallback(value: object) -> str:
+    return repr(value)
+
+
+def _exception_text(exc_info: Any) -> str:
+    out = io.StringIO()
+    traceback.print_exception(exc_info[0], exc_info[1], exc_info[2], None, out)
+    return out.getvalue().removesuffix("\n")
+
+
+def event_dict(record: logging.LogRecord) -> dict[str, Any]:
+    """The fields of one line, in the order structlog's foreign pre-chain gives them."""
+    fields: dict[str, Any] = {"event": record.getMessage()}
+    if record.exc_info:
+        fields["exc_info"] = record.exc_info
+    if record.stack_info:
+        fields["stack_info"] = record.stack_info
+    for name, value in _CONTEXT.get().items():
+        fields.setdefault(name, value)
+    name = record.levelname.lower()
+    fields["level"] = _LEVELS.get(name, name)
+    fields["logger"] = record.name
+    now = datetime.datetime.now(tz=datetime.UTC)
+    fields["timestamp"] = now.isoformat().replace("+00:00", "Z")
+    for key, value in record.__dict__.items():
+        if key not in _RECORD_KEYS:
+            fields[key] = value
+    return fields
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        fields = event_dict(record)
+        exc_info = fields.pop("exc_info", None)
+        if exc_info:
+            # A traceback becomes one string field: the line stays one JSON object.
+            fields["exception"] = _exception_text(exc_info)
+        return json.dumps(fields, default=_fallback)
+
+
+def _console_formatter(colors: bool) -> logging.Formatter:
+    import structlog
+
+    def merge_context(logger: Any, method: str, fields: Any) -> Any:
+        for name, value in _CONTEXT.get().items():
+            fields.setdefault(name, value)
+        return fields
+
     before: list[Any] = [
-        structlog.contextvars.merge_contextvars,
+        merge_context,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.stdlib.ExtraAdder(),
     ]
-    renderer = _renderer(form, stream)
-    after: list[Any] = [structlog.stdlib.ProcessorFormatter.remove_processors_meta]
-    if isinstance(renderer, structlog.processors.JSONRenderer):
-        # A traceback becomes one string field: the line stays one JSON object.
-        after.append(structlog.processors.format_exc_info)
-    after.append(renderer)
+    after: list[Any] = [
+        structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+        structlog.dev.ConsoleRenderer(colors=colors),
+    ]
     return structlog.stdlib.ProcessorFormatter(foreign_pre_chain=before, processors=after)
+
+
+def _formatter(form: str, stream: Any) -> logging.Formatter:
+    if form == "auto":
+        form = "text" if stream.isatty() else "json"
+    if form == "text":
+        return _console_formatter(colors=stream.isatty())
+    return JsonFormatter()
 
 
 def configure_logging(level: str, form: str = "auto", stream: Any = None) -> None:
@@ -60,18 +122,17 @@ def configure_logging(level: str, form: str = "auto", stream: Any = None) -> Non
 
 def start_request(request_id: str) -> None:
     """From now on every line logged in this task names the request."""
-    structlog.contextvars.clear_contextvars()
-    structlog.contextvars.bind_contextvars(request_id=request_id)
+    _CONTEXT.set({"request_id": request_id})
 
 
 def bind_request(**values: Any) -> None:
     """Attach values (e.g. user_id, once known) to the current request's lines."""
-    structlog.contextvars.bind_contextvars(**values)
+    _CONTEXT.set({**_CONTEXT.get(), **values})
 
 
 def request_context() -> dict[str, Any]:
-    return structlog.contextvars.get_contextvars()
+    return dict(_CONTEXT.get())
 
 
 def end_request() -> None:
-    structlog.contextvars.clear_contextvars()
+    _CONTEXT.set(_EMPTY)

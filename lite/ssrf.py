@@ -10,11 +10,14 @@ from __future__ import annotations
 import ipaddress
 import socket
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import anyio
-import httpx
 
 from lite.errors import BadRequest
+
+if TYPE_CHECKING:  # imported when a URL is checked: start-up does not need httpx
+    import httpx
 
 
 class TargetRefused(BadRequest):
@@ -29,6 +32,8 @@ class Pinned:
 
 
 def check_url_shape(url: str) -> httpx.URL:
+    import httpx
+
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError):

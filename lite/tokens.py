@@ -8,11 +8,10 @@ import time
 import warnings
 from dataclasses import dataclass
 
-import jwt
-from jwt.warnings import InsecureKeyLengthWarning
-
 from lite.errors import Forbidden, Unauthorized
 
+# PyJWT (with cryptography behind it) is imported by the functions that use it, at the first token:
+# the server answers /readyz without it.
 _AUDIENCE = "vexa-lite-upload"
 # What Vexa's meeting-api puts into the MeetingToken it mints for a bot (docs/vexa.md).
 _MEETING_ISSUER = "meeting-api"
@@ -30,6 +29,8 @@ class UploadGrant:
 def issue_upload_token(
     secret: bytes, grant: UploadGrant, ttl: int, now: float | None = None
 ) -> str:
+    import jwt
+
     issued = int(time.time() if now is None else now)
     claims = {
         "sub": str(grant.user_id),
@@ -44,6 +45,8 @@ def issue_upload_token(
 
 def read_upload_token(secret: bytes, token: str) -> UploadGrant:
     """The grant of a valid token; Unauthorized when forged, expired or malformed."""
+    import jwt
+
     try:
         claims = jwt.decode(
             token,
@@ -68,6 +71,8 @@ class MeetingGrant:
 def is_meeting_token(token: str) -> bool:
     """Names Vexa's audience (read unverified, only to pick the verifier: read_meeting_token
     checks the signature)."""
+    import jwt
+
     if token.count(".") != 2:
         return False
     try:
@@ -80,6 +85,9 @@ def is_meeting_token(token: str) -> bool:
 def read_meeting_token(secret: str, token: str) -> MeetingGrant:
     """The grant of a MeetingToken signed with INTERNAL_API_SECRET; Unauthorized when forged,
     expired, for another audience, issuer or scope, or without user and meeting."""
+    import jwt
+    from jwt.warnings import InsecureKeyLengthWarning
+
     try:
         with warnings.catch_warnings():
             # The operator chose INTERNAL_API_SECRET (Vexa's may be short); a warning per chunk

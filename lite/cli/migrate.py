@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lite.cli.common import emit_json, fail, settings_or_exit, warn
 from lite.cli.progress import Bar
 from lite.errors import LiteError
-from lite.migrate import Events, Migration, Tally, summary_line
 from lite.settings import BACKENDS, Settings
-from lite.storage.base import Storage
+
+if TYPE_CHECKING:  # imported by the command itself, so `serve` does not load the migrator
+    from lite.migrate import Tally
+    from lite.storage.base import Storage
 
 
 async def open_backend(settings: Settings, backend: str) -> Storage:
@@ -27,6 +29,8 @@ async def open_backend(settings: Settings, backend: str) -> Storage:
 
 
 async def _migrate(args: argparse.Namespace, bar: Bar) -> Tally:
+    from lite.migrate import Events, Migration
+
     settings = settings_or_exit()
     source = await open_backend(settings, args.source)
     try:
@@ -47,6 +51,8 @@ async def _migrate(args: argparse.Namespace, bar: Bar) -> Tally:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
+    from lite.migrate import summary_line
+
     if args.source == args.target:
         fail("--from and --to name the same backend")
     label = f"{args.source} → {args.target}"

@@ -13,18 +13,21 @@ import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from lite.cli.common import emit_json, fail, settings_or_exit
 from lite.cli.progress import Bar
+
+if TYPE_CHECKING:  # httpx is imported by the commands that use it: `serve` starts without it
+    import httpx
 
 BLOCK = 1024 * 1024
 TYPES = {".wav": "audio/wav", ".webm": "audio/webm", ".ogg": "audio/ogg", ".mp3": "audio/mpeg"}
 
 
 def _client(args: argparse.Namespace) -> httpx.Client:
+    import httpx
+
     settings = settings_or_exit()
     url = args.url or settings.lite_public_url or f"http://{settings.lite_host}:{settings.port}"
     key = args.api_key or settings.lite_api_key
@@ -51,6 +54,8 @@ def _blocks(path: Path, bar: Bar) -> Iterator[bytes]:
 
 
 def cmd_upload(args: argparse.Namespace) -> int:
+    import httpx
+
     path = Path(args.file)
     if not path.is_file():
         fail(f"{path}: no such file")
@@ -111,6 +116,8 @@ def _fetch(http: httpx.Client, url: str, part: Path, etag: str | None, bar: Bar)
 
 
 def cmd_download(args: argparse.Namespace) -> int:
+    import httpx
+
     try:
         with _client(args) as http:
             media = _media(http, args.id)

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lite.cli.common import emit_json, fail, settings_or_exit
 from lite.errors import LiteError
-from lite.storecheck import Report, StoreCheck
+
+if TYPE_CHECKING:  # imported by the command itself, so `serve` does not load the store check
+    from lite.storecheck import Report
 
 
 async def _verify(repair: bool) -> Report:
     from lite.cli.migrate import open_backend
+    from lite.storecheck import StoreCheck
 
     settings = settings_or_exit()
     storage = await open_backend(settings, settings.storage_backend)
