@@ -74,7 +74,7 @@ lock:
 lint: install system-deps
 	$(BIN)/ruff check lite tests
 	$(BIN)/ruff format --check lite tests
-	$(BIN)/mypy lite
+	$(BIN)/mypy lite tests
 	shellcheck entrypoint.sh
 
 test: lint $(VEXA_NODE)

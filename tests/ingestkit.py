@@ -308,6 +308,11 @@ class StoreView:
         self.bucket = env.get("S3_BUCKET", "")
         self._client = None if self.root else s3_client(env["S3_ENDPOINT"])
 
+    @property
+    def _s3(self) -> Any:
+        assert self._client is not None, "a local store has no S3 client"
+        return self._client
+
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
@@ -336,7 +341,7 @@ class StoreView:
                 return []
             return sorted(k for k, hidden in self._files() if not hidden and k.startswith(prefix))
         found = []
-        for page in self._client.get_paginator("list_objects_v2").paginate(
+        for page in self._s3.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket, Prefix=prefix
         ):
             found += [obj["Key"] for obj in page.get("Contents", [])]
@@ -345,7 +350,7 @@ class StoreView:
     def _read(self, key: str) -> bytes:
         if self.root is not None:
             return (self.root / key).read_bytes()
-        body = self._client.get_object(Bucket=self.bucket, Key=key)["Body"]
+        body = self._s3.get_object(Bucket=self.bucket, Key=key)["Body"]
         try:
             return bytes(body.read())
         finally:
@@ -360,7 +365,7 @@ class StoreView:
                 for k, hidden in self._files()
                 if hidden and not k.endswith("/.lock") and k != ".lock"
             )
-        uploads = self._client.list_multipart_uploads(Bucket=self.bucket).get("Uploads", [])
+        uploads = self._s3.list_multipart_uploads(Bucket=self.bucket).get("Uploads", [])
         return sorted(u["Key"] for u in uploads)
 
 

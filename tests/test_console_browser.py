@@ -103,9 +103,13 @@ class Console:
     def open_page(self) -> Any:
         page = self.context.new_page()
         page.on("request", lambda r: self.urls.append(r.url))
-        page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
+        page.on("console", self.on_console)
         page.on("pageerror", lambda e: self.errors.append(str(e)))
         return page
+
+    def on_console(self, message: Any) -> None:
+        if message.type == "error":
+            self.errors.append(message.text)
 
     def sign_in(self) -> None:
         self.page.goto(self.site.url + "/")

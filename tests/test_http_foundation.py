@@ -7,6 +7,7 @@ import os
 import re
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -85,10 +86,10 @@ def error_of(response: httpx.Response) -> dict[str, str]:
     return dict(error)
 
 
-def create_key(client: httpx.Client, user_id: int, name: str = "") -> dict[str, object]:
+def create_key(client: httpx.Client, user_id: int, name: str = "") -> dict[str, Any]:
     created = client.post(f"/admin/users/{user_id}/api-keys", headers=ADMIN, json={"name": name})
     assert created.status_code == 201, created.text
-    body: dict[str, object] = created.json()
+    body: dict[str, Any] = created.json()
     return body
 
 

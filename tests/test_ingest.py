@@ -103,7 +103,8 @@ class Service:
         return render.recording(await self.recordings.get(index.user_id, index.recording_id))
 
     async def audio(self, name: str) -> dict[str, Any]:
-        files = [m for m in (await self.recording(name))["media_files"] if m["type"] == "audio"]
+        media: list[dict[str, Any]] = (await self.recording(name))["media_files"]
+        files = [m for m in media if m["type"] == "audio"]
         assert len(files) == 1, files
         return files[0]
 

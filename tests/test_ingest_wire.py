@@ -13,7 +13,7 @@ import json
 import random
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -881,7 +881,7 @@ async def test_an_oversized_chunk_is_413_on_both_doors_and_nothing_is_stored(
             first = make_wav(0.5)  # 16 KB
             assert (await put_chunk(http, uid, 0, first, user_id=user)).status_code == 201
             big = make_wav(2.5, seed=1)  # 80 KB: over the limit, within the form's allowance
-            cases = {
+            cases: dict[str, Callable[[], Awaitable[httpx.Response]]] = {
                 "put with Content-Length": lambda: put_chunk(http, uid, 1, big, user_id=user),
                 "put chunked": lambda: put_chunk(http, uid, 1, in_pieces(big), user_id=user),
                 "vexa file part": lambda: send("vexa", http, uid, 1, big, user),

@@ -5,7 +5,7 @@ through PATCH, signed webhooks to a real receiver, a kill -9 before delivery, th
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -264,7 +264,7 @@ async def test_three_replicas_deliver_each_event_once(
         finally:
             async with anyio.create_task_group() as group:
                 for server in servers:
-                    group.start_soon(anyio.to_thread.run_sync, server.stop)
+                    group.start_soon(in_thread, server.stop)
     events = verified(receiver)
     ids = [a["id"] for a in receiver.accepted()]
     by_event = {(e["type"], e["data"]["id"]) for e in events}
@@ -272,12 +272,16 @@ async def test_three_replicas_deliver_each_event_once(
     assert len(ids) == len(set(ids)), "an event was delivered twice"
 
 
+async def in_thread(call: Callable[[], object]) -> None:
+    await anyio.to_thread.run_sync(call)
+
+
 async def start_together(servers: list[AppServer]) -> list[AppServer]:
     """Start servers in parallel threads (each start polls until its server answers)."""
     try:
         async with anyio.create_task_group() as group:
             for server in servers:
-                group.start_soon(anyio.to_thread.run_sync, server.start)
+                group.start_soon(in_thread, server.start)
     except BaseException:
         for server in servers:
             server.stop(grace=5)

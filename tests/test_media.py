@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from lite import media
 from lite.media import (
     EXTENSIONS,
     content_disposition,
@@ -196,7 +195,7 @@ def test_probe_duration_of_garbage_is_none(tmp_path: Path) -> None:
 
 
 def test_probe_duration_without_ffprobe_is_none(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(media.shutil, "which", lambda _name: None)
+    monkeypatch.setattr("lite.media.shutil.which", lambda _name: None)
     assert asyncio.run(probe_duration("/anything.wav")) is None
 
 
@@ -205,7 +204,7 @@ def fake_ffprobe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, script: str) -
     exe = tmp_path / "ffprobe"
     exe.write_text("#!/bin/sh\n" + script)
     exe.chmod(exe.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setattr(media.shutil, "which", lambda _name: str(exe))
+    monkeypatch.setattr("lite.media.shutil.which", lambda _name: str(exe))
     return exe
 
 

@@ -114,8 +114,9 @@ async def test_a_rebuilt_master_gets_new_peaks(storage: Storage) -> None:
     """On every backend: seq 2 arrives after finalize, its silence is replaced, and so are the
     peaks (read from the stored master through a blocking file for PyAV)."""
     from lite.waveforms import Waveforms
+    from tests.mediafiles import wav_from_pcm
     from tests.test_ingest import Service
-    from tests.test_wav_gaps import frames, wav_from_pcm
+    from tests.test_wav_gaps import frames
 
     service = Service(storage)
     waveforms = Waveforms(service.storage, service.recordings)

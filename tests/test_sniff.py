@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import struct
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -86,7 +87,7 @@ def test_empty_and_continuation_chunks_are_not_checked() -> None:
 
 
 async def test_peek_gives_the_head_and_the_whole_stream_back() -> None:
-    async def body():  # type: ignore[no-untyped-def]
+    async def body() -> AsyncIterator[bytes]:
         for piece in (b"RI", b"FF", b"\x00" * 100, b"tail"):
             yield piece
 

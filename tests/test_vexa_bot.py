@@ -65,7 +65,9 @@ class Lite:
     def listed(self, key: dict[str, str], session_uid: str) -> dict[str, Any]:
         """The recording of a session as its owner's `GET /recordings` lists it."""
         page = self.http.get("/recordings", headers=key, params={"limit": 200}).json()
-        found = [r for r in page["recordings"] if r["session_uid"] == session_uid]
+        found: list[dict[str, Any]] = [
+            r for r in page["recordings"] if r["session_uid"] == session_uid
+        ]
         assert len(found) == 1, page
         return found[0]
 

@@ -45,6 +45,7 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
         for part in message.iter_parts():
             name = part.get_param("name", header="content-disposition")
             payload = part.get_payload(decode=True)
+            assert isinstance(payload, bytes), name
             if name == "file":
                 file = payload
             elif name == "metadata":

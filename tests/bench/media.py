@@ -55,7 +55,8 @@ def run(work: Path, opts: Options) -> list[Row]:
 if __name__ == "__main__":
     with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp:
         for row in run(Path(tmp), Options(seconds=0, rounds=1)):
+            assert row.ours is not None and row.reference is not None and row.ratio is not None
             print(
                 f"{row.name}: {row.ours:.2f} s vs {row.ref_name} {row.reference:.2f} s, "
-                f"ratio {row.ours / row.reference:.2f} ({row.note})"
+                f"ratio {row.ratio:.2f} ({row.note})"
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -62,9 +63,9 @@ def get_recording(url: str, key: str, recording_id: int) -> httpx.Response:
     return httpx.get(f"{url}/recordings/{recording_id}", headers={"X-API-Key": key}, timeout=30)
 
 
-def wait_completed(url: str, key: str, recording_id: int, timeout: float = 30) -> dict[str, object]:
+def wait_completed(url: str, key: str, recording_id: int, timeout: float = 30) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
-    body: dict[str, object] = {}
+    body: dict[str, Any] = {}
     while time.monotonic() < deadline:
         reply = get_recording(url, key, recording_id)
         assert reply.status_code == 200, reply.text

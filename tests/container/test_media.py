@@ -34,7 +34,7 @@ def test_webm_duration_without_ffprobe(pod: Pod) -> None:
         assert reply.status_code == 201, reply.text
     recording_id = int(reply.json()["recording_id"])
     body = api.wait_completed(container.url, key, recording_id)
-    (media,) = body["media_files"]  # type: ignore[misc]
+    (media,) = body["media_files"]
     assert abs(float(media["duration_seconds"]) - 6.0) < 0.1, media
     peaks = f"{container.url}/recordings/{recording_id}/media/{media['id']}/peaks"
     deadline = time.monotonic() + 30
