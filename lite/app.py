@@ -25,6 +25,7 @@ from lite.http import (
 from lite.http.access import AccessLog
 from lite.http.errors import HANDLERS
 from lite.http.proxy import TrustedProxies
+from lite.http.rawpath import RawShortcut
 from lite.metrics import Metrics, MetricsMiddleware
 from lite.services import Services, build_services, start_background
 from lite.settings import Settings
@@ -118,6 +119,13 @@ def create_app(settings: Settings) -> Starlette:
         middleware=[
             Middleware(AccessLog),  # outermost: its id and access line cover every answer
             Middleware(TrustedProxies, networks=settings.trusted_proxies),
+            Middleware(
+                RawShortcut,
+                route=playback.RAW_ROUTE,
+                metrics=metrics,
+                handlers=HANDLERS,
+                cors=bool(settings.cors_origins),
+            ),
             Middleware(MetricsMiddleware, metrics=metrics),
             *cors(settings),
         ],

@@ -91,6 +91,12 @@ class Metrics:
         # Async work to run before each scrape (e.g. counting open sessions); set by the app.
         self.before_scrape: list[Callable[[], Awaitable[None]]] = []
 
+    def request_done(self, method: str, route: str, status: int, sent: int) -> None:
+        """Count one finished request and the body bytes it sent."""
+        self.requests.labels(method, route, str(status)).inc()
+        if sent:
+            self.served_bytes.labels(route).inc(sent)
+
     def storage_call(self, backend: str, operation: str, outcome: str, seconds: float) -> None:
         self.storage_seconds.labels(backend, operation, outcome).observe(seconds)
 
@@ -127,10 +133,9 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            route = _route_of(scope)
-            self.metrics.requests.labels(scope["method"], route, str(status["code"])).inc()
-            if status["bytes"]:
-                self.metrics.served_bytes.labels(route).inc(status["bytes"])
+            self.metrics.request_done(
+                scope["method"], _route_of(scope), status["code"], status["bytes"]
+            )
 
 
 def _route_of(scope: Scope) -> str:

@@ -126,7 +126,9 @@ async def download(request: Request) -> Response:
     return JSONResponse(render.download(link, recording_id, media_id, base_url(request)))
 
 
+# Also served by lite.http.rawpath, which passes GET and HEAD straight to this route's endpoint.
+RAW_ROUTE = Route("/recordings/{recording_id}/media/{media_id}/raw", raw, methods=["GET", "HEAD"])
 routes = [
-    Route("/recordings/{recording_id}/media/{media_id}/raw", raw, methods=["GET", "HEAD"]),
+    RAW_ROUTE,
     Route("/recordings/{recording_id}/media/{media_id}/download", download, methods=["GET"]),
 ]

@@ -30,6 +30,13 @@ async def _close(stream: AsyncIterable[bytes]) -> None:
             await closer()
 
 
+async def _pass(send: Send, held: bytes, block: bytes) -> bytes:
+    """Send what was held (if anything) and hold `block` instead."""
+    if held:
+        await send({"type": "http.response.body", "body": held, "more_body": True})
+    return block
+
+
 class MediaResponse(Response):
     """A Response whose body is streamed part by part, never held.
 
@@ -77,9 +84,12 @@ class MediaResponse(Response):
                 self.first = None
 
     async def _stream(self, send: Send) -> None:
+        # Each block is sent once the next one (or the end) is known, so the last block carries
+        # the end of the body: a one-block answer (a seek) is one message, not two.
+        held = b""
         for index, part in enumerate(self.parts):
             if part.prefix:
-                await send({"type": "http.response.body", "body": part.prefix, "more_body": True})
+                held = await _pass(send, held, part.prefix)
             if index == 0 and self.first is not None:
                 stream, self.first = self.first, None
             elif part.open is not None:
@@ -88,10 +98,12 @@ class MediaResponse(Response):
                 continue
             try:
                 async for block in stream:
-                    await send({"type": "http.response.body", "body": block, "more_body": True})
+                    held = await _pass(send, held, block)
             finally:
                 await _close(stream)
-        await send({"type": "http.response.body", "body": self.trailer, "more_body": False})
+        if self.trailer:
+            held = await _pass(send, held, self.trailer)
+        await send({"type": "http.response.body", "body": held, "more_body": False})
 
     @staticmethod
     async def _watch_disconnect(receive: Receive, scope: anyio.CancelScope) -> None:
