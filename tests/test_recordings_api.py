@@ -1,6 +1,7 @@
-"""The recordings API over the wire: create, read, list with cursors, master, delete.
+"""The recordings API in process: create, read, list with cursors, master, delete.
 
-One server per backend (local disk, SeaweedFS) for the module; every test has its own users.
+One app per backend (local disk, SeaweedFS) for the module, driven through httpx's ASGI
+transport (tests/inproc.py); every test has its own users.
 The 120 recordings of the listing tests are made at the service level in the same store.
 """
 
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,8 +32,8 @@ from tests.ingestkit import (
     store_env,
     wav_chunks,
 )
+from tests.inproc import inproc_client
 from tests.mediafiles import make_wav
-from tests.servers import AppServer, app_server
 
 pytestmark = pytest.mark.anyio
 # Request validation happens before storage is touched: one backend is enough for it.
@@ -74,27 +75,28 @@ MEDIA_FIELDS = {
 @dataclass
 class Api:
     env: dict[str, str]
-    server: AppServer
+    http: httpx.AsyncClient
     store: StoreView
 
 
 @pytest.fixture(scope="module", params=["local", "seaweedfs"])
-def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+async def api(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Api]:
     tmp = tmp_path_factory.mktemp(f"api-{request.param}")
     with store_env(request.param, tmp, request) as base:
         env = app_env(base)
         view = StoreView(env)
         try:
-            with app_server(env, tmp) as server:
-                yield Api(env, server, view)
+            async with inproc_client(env) as http:
+                yield Api(env, http, view)
         finally:
             view.close()
 
 
 @pytest.fixture
-async def http(api: Api) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=api.server.url, timeout=30) as client:
-        yield client
+def http(api: Api) -> httpx.AsyncClient:
+    return api.http
 
 
 class User:
