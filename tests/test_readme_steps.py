@@ -21,9 +21,10 @@ _RUNNING = re.compile(r"Running on http://127\.0\.0\.1:(\d+)")
 
 
 def checkout(tmp_path: Path) -> Path:
-    """A directory that looks like a fresh checkout to make (the Makefile, pyproject.toml and
-    the already installed .venv), so `make run` writes its .env and data there, not in the repo."""
-    for name in ("Makefile", "pyproject.toml", ".venv"):
+    """A directory that looks like a fresh checkout to make (the Makefile, pyproject.toml,
+    requirements.lock and the already installed .venv), so `make run` writes its .env and data
+    there, not in the repo."""
+    for name in ("Makefile", "pyproject.toml", "requirements.lock", ".venv"):
         (tmp_path / name).symlink_to(ROOT / name)
     return tmp_path
 
