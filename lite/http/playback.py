@@ -113,7 +113,9 @@ async def _serve(
     request: Request, user_id: int, recording_id: int, media_id: int, fresh: bool
 ) -> Response:
     source = await services(request).playback.source(user_id, recording_id, media_id, fresh)
-    attachment = request.query_params.get("download") in ("1", "true")
+    # Most requests carry no query: parsing an empty one costs as much as the rest of a seek.
+    query = request.scope.get("query_string")
+    attachment = bool(query) and request.query_params.get("download") in ("1", "true")
     disposition = media.content_disposition(source.filename, attachment)
     return await _respond(request, source, disposition)
 
