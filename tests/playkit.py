@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from tests import mediafiles
+from tests import inproc, mediafiles
 from tests.conftest import s3_env
 from tests.servers import AppServer, SeaweedServer, drop_bucket, make_bucket
 
@@ -144,10 +144,11 @@ class Media:
 
 @dataclass
 class Deployment:
-    """The app on real Hypercorn over one backend, a key for USER, and the media uploaded."""
+    """The app over one backend (on real Hypercorn, or in process), a key for USER, and the media
+    uploaded."""
 
     backend: str
-    server: AppServer
+    hypercorn: AppServer | None  # None: the app runs in process (tests/inproc.py)
     workdir: Path
     s3_endpoint: str = ""
     bucket: str = ""
@@ -157,8 +158,13 @@ class Deployment:
     _http: httpx.Client | None = None
 
     @property
+    def server(self) -> AppServer:
+        assert self.hypercorn is not None, "this deployment runs in process"
+        return self.hypercorn
+
+    @property
     def url(self) -> str:
-        return self.server.url
+        return self.hypercorn.url if self.hypercorn is not None else inproc.URL
 
     @property
     def pid(self) -> int:
@@ -289,10 +295,16 @@ class Deployment:
 
 @contextlib.contextmanager
 def deploy(
-    backend: str, workdir: Path, seaweed: SeaweedServer | None = None, **extra: str
+    backend: str,
+    workdir: Path,
+    seaweed: SeaweedServer | None = None,
+    *,
+    in_process: bool = False,
+    **extra: str,
 ) -> Iterator[Deployment]:
     """Start the app over `backend` (local, or seaweedfs with its public endpoint spelled
-    `localhost` while the app talks to 127.0.0.1) and make an API key for USER."""
+    `localhost` while the app talks to 127.0.0.1) and make an API key for USER. `in_process`:
+    no server, requests go through tests/inproc.py (for API shapes, auth and errors only)."""
     env = {**BASE_ENV, **extra}
     endpoint = bucket = public = ""
     if backend == "local":
@@ -303,17 +315,19 @@ def deploy(
         bucket = make_bucket(endpoint)
         public = endpoint.replace("127.0.0.1", "localhost")
         env.update(s3_env(endpoint, bucket, S3_PUBLIC_ENDPOINT=public))
-    server = AppServer(env, workdir)
-    deployment = Deployment(backend, server, workdir, endpoint, bucket, public)
-    try:
-        server.start()
+    with contextlib.ExitStack() as stack:
+        if bucket:
+            stack.callback(drop_bucket, endpoint, bucket)
+        server = None if in_process else AppServer(env, workdir)
+        deployment = Deployment(backend, server, workdir, endpoint, bucket, public)
+        if server is not None:
+            stack.callback(server.stop)
+            server.start()
+        else:
+            deployment._http = stack.enter_context(inproc.inproc_sync_client(env, **IDENTITY))
+        stack.callback(deployment.close)
         deployment.key = deployment.create_key(USER)
         yield deployment
-    finally:
-        deployment.close()
-        server.stop()
-        if bucket:
-            drop_bucket(endpoint, bucket)
 
 
 # --- wire helpers -------------------------------------------------------------------------------

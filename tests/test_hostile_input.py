@@ -4,16 +4,16 @@ in the middle of an upload (logged as 499, not an error)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from lite.app import create_app
 from lite.errors import BadRequest, PayloadTooLarge
 from lite.http.bodies import MAX_JSON_DEPTH, json_object
-from lite.settings import load_settings
 from tests.ingestkit import SECRET, app_env, new_uid, new_user, wav_chunks
+from tests.inproc import inproc_app
 
 pytestmark = pytest.mark.anyio
 
@@ -36,20 +36,20 @@ def test_an_oversized_json_text_is_refused() -> None:
 
 
 async def call(
-    app: Any, method: str, path: str, query: str, headers: dict[str, str], body: Any
+    env: dict[str, str], method: str, path: str, query: str, headers: dict[str, str], body: Any
 ) -> tuple[int, int]:
-    """One raw ASGI request: (status, body messages the app read). `body` is a list of
-    receive messages."""
+    """One raw ASGI request to the app over `env`: (status, body messages the app read).
+    `body` is a list of receive messages."""
     messages = list(body)
     read = 0
-    sent: list[dict[str, Any]] = []
+    sent: list[MutableMapping[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
         nonlocal read
         read += 1
         return messages.pop(0) if messages else {"type": "http.disconnect"}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
     scope = {
@@ -66,16 +66,14 @@ async def call(
         "client": ("127.0.0.1", 1),
         "server": ("127.0.0.1", 80),
     }
-    async with app.router.lifespan_context(app) as state:
-        scope["state"] = dict(state or {})
+    async with inproc_app(env) as app:
         await app(scope, receive, send)
     [start] = [m for m in sent if m["type"] == "http.response.start"]
     return start["status"], read
 
 
-def local_app(tmp_path: Path) -> Any:
-    env = app_env({"STORAGE_BACKEND": "local", "LOCAL_STORAGE_DIR": str(tmp_path / "rec")})
-    return create_app(load_settings(env))
+def local_env(tmp_path: Path) -> dict[str, str]:
+    return app_env({"STORAGE_BACKEND": "local", "LOCAL_STORAGE_DIR": str(tmp_path / "rec")})
 
 
 async def test_a_client_gone_mid_upload_is_a_499_not_a_500(
@@ -91,7 +89,7 @@ async def test_a_client_gone_mid_upload_is_a_499_not_a_500(
     caplog.set_level(logging.INFO)
 
     status, _ = await call(
-        local_app(tmp_path),
+        local_env(tmp_path),
         "PUT",
         f"/ingest/sessions/{new_uid()}/audio/chunks/1",
         f"user_id={new_user()}",
@@ -117,7 +115,7 @@ async def test_an_unauthenticated_upload_is_refused_before_its_body_is_read(
     block = {"type": "http.request", "body": b"\0" * 65536, "more_body": True}
 
     status, read = await call(
-        local_app(tmp_path), "POST", "/internal/recordings/upload", "", headers, [block] * 2400
+        local_env(tmp_path), "POST", "/internal/recordings/upload", "", headers, [block] * 2400
     )
 
     assert status == 401

@@ -59,7 +59,7 @@ def test_long_files_get_wider_pixels() -> None:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    with deploy("local", tmp_path_factory.mktemp("peaks")) as deployment:
+    with deploy("local", tmp_path_factory.mktemp("peaks"), in_process=True) as deployment:
         deployment.add("wav", wav_upload(3, 3, channels=2))
         deployment.add("webm", webm_upload(4, 3))
         yield deployment

@@ -1,4 +1,5 @@
-"""Who may read media: X-API-Key, signed `/raw` URLs, presigned S3 URLs.
+"""Who may read media: X-API-Key, signed `/raw` URLs, presigned S3 URLs (the app in process,
+tests/inproc.py; presigned URLs are fetched from the real SeaweedFS).
 
 The app runs with a known `LITE_SIGNING_KEY`, so the tests make signatures of their own with
 `lite.tokens.sign_raw` (expired ones, ones for another media file) exactly as the server would,
@@ -41,7 +42,7 @@ def site(
     seaweed = request.getfixturevalue("seaweed") if request.param == "seaweedfs" else None
     workdir = tmp_path_factory.mktemp(f"auth-{request.param}")
     env = {"LITE_PUBLIC_URL": PUBLIC_URL, "LITE_DOWNLOAD_URL_TTL_SECONDS": str(TTL)}
-    with deploy(request.param, workdir, seaweed, **env) as deployment:
+    with deploy(request.param, workdir, seaweed, in_process=True, **env) as deployment:
         deployment.add("wav", wav_upload(3, 2))
         deployment.add("webm", webm_upload(3, 2))
         deployment.add("theirs", wav_upload(2, 1, seed=9), user_id=OTHER_USER)
@@ -64,7 +65,7 @@ def error_code(response: httpx.Response) -> str:
 
 
 def local_of(site: Deployment, url: str) -> str:
-    """A link on the public URL, fetched from the test server instead."""
+    """A link on the public URL, fetched from the app under test instead."""
     assert url.startswith(PUBLIC_URL + "/"), url
     return site.url + url[len(PUBLIC_URL) :]
 
@@ -137,12 +138,12 @@ def test_download_hands_out_a_signed_url(site: Deployment) -> None:
     query = parse_qs(urlsplit(url).query)
     assert query["u"] == [str(USER)]
     assert abs(int(query["exp"][0]) - expires_at.timestamp()) <= 1
-    got = httpx.get(local_of(site, url), headers={"Range": "bytes=0-99", **IDENTITY})
+    got = site.http.get(local_of(site, url), headers={"Range": "bytes=0-99", **IDENTITY})
     assert got.status_code == 206
     whole = site.http.get(media.raw_path, headers=site.auth()).content
     assert got.content == whole[:100]
     assert got.headers["content-disposition"].startswith("inline;")
-    saved = httpx.get(local_of(site, info["download_url"]), headers=IDENTITY)
+    saved = site.http.get(local_of(site, info["download_url"]), headers=IDENTITY)
     assert saved.status_code == 200 and saved.content == whole
     assert saved.headers["content-disposition"].startswith(
         f'attachment; filename="{media.filename}"'
@@ -251,7 +252,7 @@ def test_in_progress_gets_a_signed_raw_url(site: Deployment) -> None:
     media = site.media["live"]
     url = site.download(media)["url"]
     assert url.startswith(f"{PUBLIC_URL}{media.raw_path}?")
-    got = httpx.get(local_of(site, url), headers=IDENTITY)
+    got = site.http.get(local_of(site, url), headers=IDENTITY)
     assert got.status_code == 200 and got.headers["cache-control"] == "no-store"
     assert got.content[:4] == b"RIFF" and len(got.content) > 44
 

@@ -6,16 +6,14 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
 
 import anyio
 import httpx
 import pytest
 
-from lite.app import create_app
 from lite.reconciler import Reconciler
-from lite.settings import load_settings
 from tests.ingestkit import ADMIN, SECRET, app_env, new_uid, wav_chunks
+from tests.inproc import inproc_client
 from tests.servers import app_server
 
 USER = 31
@@ -81,26 +79,16 @@ async def test_a_dead_reconciler_makes_readyz_503_naming_it(
         raise RuntimeError("the loop broke")
 
     monkeypatch.setattr(Reconciler, "run_forever", dies)
-    settings = load_settings(
-        {
-            "STORAGE_BACKEND": "local",
-            "LOCAL_STORAGE_DIR": str(tmp_path),
-            "LITE_RECONCILE_INTERVAL_SECONDS": "1",
-        }
-    )
-    app = create_app(settings)
-    async with app.router.lifespan_context(app) as state:
-
-        async def with_state(scope: Any, receive: Any, send: Any) -> None:
-            scope["state"] = dict(state or {})  # what a server passes from the lifespan
-            await app(scope, receive, send)
-
-        transport = httpx.ASGITransport(app=with_state)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
-            deadline = time.monotonic() + 10
-            while (answer := await http.get("/readyz")).status_code == 200:
-                assert time.monotonic() < deadline
-                await anyio.sleep(0.05)
+    env = {
+        "STORAGE_BACKEND": "local",
+        "LOCAL_STORAGE_DIR": str(tmp_path),
+        "LITE_RECONCILE_INTERVAL_SECONDS": "1",
+    }
+    async with inproc_client(env) as http:
+        deadline = time.monotonic() + 10
+        while (answer := await http.get("/readyz")).status_code == 200:
+            assert time.monotonic() < deadline
+            await anyio.sleep(0.05)
     assert answer.status_code == 503
     assert answer.json()["error"]["message"] == (
         "background task reconciler stopped (RuntimeError: the loop broke)"
