@@ -1,4 +1,4 @@
-"""The app skeleton over the wire, against real Hypercorn (`python -m lite serve --port 0`)."""
+"""The app skeleton in process (tests/inproc.py): health, metrics, admin keys, error bodies."""
 
 from __future__ import annotations
 
@@ -16,14 +16,15 @@ from lite import errors
 from lite.storage.base import iter_bytes
 from lite.storage.local import LocalStorage
 from tests.conftest import s3_env
-from tests.servers import AppServer, SeaweedServer, app_server, drop_bucket, make_bucket
+from tests.inproc import inproc_sync_client
+from tests.servers import SeaweedServer, drop_bucket, make_bucket
 
 ADMIN = {"X-Admin-API-Key": "adm"}
 QUIET = {"LITE_RECONCILE_INTERVAL_SECONDS": "0"}
 
 
 @pytest.fixture(scope="module")
-def local_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
+def local_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
     workdir = tmp_path_factory.mktemp("app-local")
     env = {
         "STORAGE_BACKEND": "local",
@@ -31,48 +32,38 @@ def local_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
         "ADMIN_API_TOKEN": "adm",
         **QUIET,
     }
-    with app_server(env, workdir) as server:
-        yield server
+    with inproc_sync_client(env) as client:
+        yield client
 
 
 @pytest.fixture(scope="module")
-def seaweed_app(
-    seaweed: SeaweedServer, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[AppServer]:
+def seaweed_app(seaweed: SeaweedServer) -> Iterator[httpx.Client]:
     bucket = make_bucket(seaweed.endpoint)
     env = s3_env(seaweed.endpoint, bucket, ADMIN_API_TOKEN="adm", **QUIET)
     try:
-        with app_server(env, tmp_path_factory.mktemp("app-seaweed")) as server:
-            yield server
+        with inproc_sync_client(env) as client:
+            yield client
     finally:
         drop_bucket(seaweed.endpoint, bucket)
 
 
 @pytest.fixture(scope="module")
-def no_bucket_app(
-    seaweed: SeaweedServer, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[AppServer]:
+def no_bucket_app(seaweed: SeaweedServer) -> Iterator[httpx.Client]:
     """Its bucket deleted after it started (a missing bucket at start stops `serve` with one
     line: tests/test_serving.py); ADMIN_API_TOKEN unset."""
     bucket = make_bucket(seaweed.endpoint)
     env = s3_env(seaweed.endpoint, bucket, **QUIET)
-    with app_server(env, tmp_path_factory.mktemp("app-nobucket")) as server:
+    with inproc_sync_client(env) as client:
         drop_bucket(seaweed.endpoint, bucket)
-        yield server
+        yield client
 
 
 @pytest.fixture(params=["local", "seaweedfs"], scope="module")
-def app(request: pytest.FixtureRequest) -> AppServer:
-    server: AppServer = request.getfixturevalue(
+def client(request: pytest.FixtureRequest) -> httpx.Client:
+    app: httpx.Client = request.getfixturevalue(
         f"{request.param.replace('seaweedfs', 'seaweed')}_app"
     )
-    return server
-
-
-@pytest.fixture
-def client(app: AppServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=app.url, timeout=20) as opened:
-        yield opened
+    return app
 
 
 def error_of(response: httpx.Response) -> dict[str, str]:
@@ -102,18 +93,16 @@ def test_healthz_answers_200(client: httpx.Client) -> None:
     assert got.json() == {"status": "ok"}
 
 
-def test_readyz_answers_200_when_the_storage_is_writable(
-    client: httpx.Client, app: AppServer
-) -> None:
+def test_readyz_answers_200_when_the_storage_is_writable(client: httpx.Client) -> None:
     got = client.get("/readyz")
     assert got.status_code == 200
     assert got.json()["status"] == "ready"
 
 
 def test_readyz_answers_503_with_retry_after_when_the_bucket_is_missing(
-    no_bucket_app: AppServer,
+    no_bucket_app: httpx.Client,
 ) -> None:
-    got = httpx.get(no_bucket_app.url + "/readyz", timeout=20)
+    got = no_bucket_app.get("/readyz")
     assert got.status_code == 503
     assert got.headers["retry-after"].isdigit()
     error = error_of(got)
@@ -199,21 +188,19 @@ ADMIN_CALLS = [
     ids=["missing", "empty", "wrong", "other-case"],
 )
 def test_admin_calls_without_the_admin_token_are_401(
-    local_app: AppServer, method: str, path: str, headers: dict[str, str]
+    local_app: httpx.Client, method: str, path: str, headers: dict[str, str]
 ) -> None:
-    got = httpx.request(method, local_app.url + path, headers=headers, timeout=20)
+    got = local_app.request(method, path, headers=headers)
     assert got.status_code == 401
     error_of(got)
 
 
 @pytest.mark.parametrize(("method", "path"), ADMIN_CALLS)
 def test_the_admin_api_is_off_without_admin_api_token(
-    no_bucket_app: AppServer, method: str, path: str
+    no_bucket_app: httpx.Client, method: str, path: str
 ) -> None:
     for token in ("", "adm", "None"):
-        got = httpx.request(
-            method, no_bucket_app.url + path, headers={"X-Admin-API-Key": token}, timeout=20
-        )
+        got = no_bucket_app.request(method, path, headers={"X-Admin-API-Key": token})
         assert got.status_code == 401
         error_of(got)
 
@@ -221,14 +208,14 @@ def test_the_admin_api_is_off_without_admin_api_token(
 # --- errors ---------------------------------------------------------------------------------------
 
 
-def test_an_unknown_route_is_a_json_404(local_app: AppServer) -> None:
-    got = httpx.get(local_app.url + "/no/such/route", timeout=20)
+def test_an_unknown_route_is_a_json_404(local_app: httpx.Client) -> None:
+    got = local_app.get("/no/such/route")
     assert got.status_code == 404
     assert error_of(got)["code"] == "not_found"
 
 
-def test_a_wrong_method_is_a_json_405(local_app: AppServer) -> None:
-    got = httpx.delete(local_app.url + "/healthz", timeout=20)
+def test_a_wrong_method_is_a_json_405(local_app: httpx.Client) -> None:
+    got = local_app.delete("/healthz")
     assert got.status_code == 405
     error_of(got)
 
@@ -266,21 +253,21 @@ BAD_REQUESTS = [
 
 @pytest.mark.parametrize(("method", "path", "headers", "body", "status"), BAD_REQUESTS)
 def test_error_bodies_carry_a_code_and_no_internals(
-    local_app: AppServer,
+    local_app: httpx.Client,
     method: str,
     path: str,
     headers: dict[str, str],
     body: bytes | None,
     status: int,
 ) -> None:
-    got = httpx.request(method, local_app.url + path, headers=headers, content=body, timeout=20)
+    got = local_app.request(method, path, headers=headers, content=body)
     assert got.status_code == status, got.text
     error_of(got)
     assert not INTERNALS.search(got.text), got.text
 
 
-def test_a_503_body_carries_no_internals(no_bucket_app: AppServer) -> None:
-    got = httpx.get(no_bucket_app.url + "/readyz", timeout=20)
+def test_a_503_body_carries_no_internals(no_bucket_app: httpx.Client) -> None:
+    got = no_bucket_app.get("/readyz")
     assert got.status_code == 503
     assert not INTERNALS.search(got.text), got.text
     assert "testing" not in got.text  # the access key
