@@ -13,6 +13,8 @@ from typing import Any
 from hypercorn.events import Closed
 from hypercorn.protocol.h11 import H11Protocol
 
+from lite import serving
+
 _original_handle = H11Protocol.handle
 
 
@@ -25,3 +27,4 @@ async def _handle(self: Any, event: Any) -> None:
 def install() -> None:
     """Idempotent; called by both entry points (the CLI and lite.asgi)."""
     H11Protocol.handle = _handle  # type: ignore[method-assign]
+    serving.install()

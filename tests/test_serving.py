@@ -11,7 +11,9 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -208,3 +210,186 @@ def test_serve_with_a_missing_bucket_or_bad_credentials_says_so_in_one_line(
         "object storage refused the credentials (403 Forbidden)\n"
     )
     assert "wrong-secret" not in refused.stderr
+
+
+# --- deadlines by request phase and the connection cap (lite/serving.py) -------------------------
+
+# A server of an app that answers /slow after 1.5 s (unless the client goes away first) and anything
+# else once the body is read; argv:
+# port, "patched" or not, Hypercorn TOML, soft descriptor limit.
+_TIMED = textwrap.dedent(
+    """
+    import asyncio, resource, sys
+    from hypercorn.asyncio import serve
+    from hypercorn.config import Config
+    from lite import hypercorn_fix
+
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        more = True
+        while more:
+            more = (await receive()).get("more_body", False)
+        if scope["path"] == "/slow":  # 1.5 s of work, dropped if the client goes away
+            try:
+                await asyncio.wait_for(receive(), 1.5)  # http.disconnect
+                return
+            except TimeoutError:
+                pass
+        headers = [(b"content-length", b"2")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    resource.setrlimit(resource.RLIMIT_NOFILE, (int(sys.argv[4]), hard))
+    if sys.argv[2] == "patched":
+        hypercorn_fix.install()
+    config = Config.from_toml(sys.argv[3])
+    config.bind = [f"127.0.0.1:{sys.argv[1]}"]
+    config.workers = 1
+    asyncio.run(serve(app, config))
+    """
+)
+# Deadlines of 1 s, and a cap of (64 - 32) // 2 = 16 connections at nofile=64.
+_TIMED_CONFIG = """
+lite_header_timeout = 1
+lite_body_idle_timeout = 1
+lite_fd_reserve = 32
+keep_alive_timeout = 30
+"""
+
+
+@pytest.fixture
+def timed_server(tmp_path: Path) -> Iterator[Callable[..., int]]:
+    """Start the timed app (patched unless told otherwise) and return its port."""
+    config = tmp_path / "hypercorn.toml"
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start(mode: str = "patched", extra: str = "") -> int:
+        config.write_text(_TIMED_CONFIG + extra)
+        [port] = free_ports(1)
+        args = [sys.executable, "-c", _TIMED, str(port), mode, str(config), "64"]
+        processes.append(subprocess.Popen(args, cwd=ROOT, stderr=subprocess.DEVNULL))
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return port
+            except OSError:
+                assert time.monotonic() < deadline and processes[-1].poll() is None
+                time.sleep(0.05)
+
+    yield start
+    for process in processes:
+        _stop(process, 10)
+
+
+def connect(port: int) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", port), timeout=5)
+
+
+def trickle(sock: socket.socket, data: bytes, pause: float, seconds: float) -> bytes | None:
+    """Send data a byte per pause for up to `seconds`. What the server sent back (b"": it
+    closed), or None if it sent nothing."""
+    end = time.monotonic() + seconds
+    for byte in data:
+        if time.monotonic() > end:
+            return None
+        try:
+            sock.sendall(bytes([byte]))
+            sock.settimeout(pause)
+            return sock.recv(4096)
+        except TimeoutError:
+            continue
+        except OSError:
+            return b""
+    return None
+
+
+def answer(sock: socket.socket) -> bytes:
+    sock.settimeout(5)
+    got = b""
+    while not got.endswith(b"ok"):
+        more = sock.recv(4096)
+        if not more:
+            break
+        got += more
+    return got
+
+
+SLOW_HEAD = b"GET / HTTP/1.1\r\nHost: x\r\nX-Padding: " + b"a" * 100
+
+
+def test_a_request_head_must_arrive_within_the_header_deadline(timed_server: Any) -> None:
+    port = timed_server()
+    with connect(port) as sock:
+        began = time.monotonic()
+        assert trickle(sock, SLOW_HEAD, 0.2, 5) == b""
+        assert 0.8 < time.monotonic() - began < 3
+    with connect(port) as sock:  # a head that arrives in time is answered
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        time.sleep(0.5)
+        sock.sendall(b"\r\n")
+        assert answer(sock).startswith(b"HTTP/1.1 200")
+
+
+def test_upstream_hypercorn_still_has_no_header_deadline(timed_server: Any) -> None:
+    """When this fails, the installed Hypercorn bounds slow request heads itself: see whether
+    lite/serving.py is still needed."""
+    port = timed_server("unpatched")
+    with connect(port) as sock:
+        assert trickle(sock, SLOW_HEAD, 0.2, 2.5) is None
+
+
+def test_a_body_may_trickle_but_not_stall(timed_server: Any) -> None:
+    port = timed_server()
+    head = b"PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 8\r\n\r\n"
+    with connect(port) as sock:  # a byte every 0.5 s: 3.5 s in all, never 1 s idle
+        sock.sendall(head)
+        assert trickle(sock, b"1234567", 0.5, 10) is None
+        sock.sendall(b"8")
+        assert answer(sock).startswith(b"HTTP/1.1 200")
+    with connect(port) as sock:
+        sock.sendall(head + b"1")
+        began = time.monotonic()
+        sock.settimeout(5)
+        assert sock.recv(4096) == b""
+        assert 0.8 < time.monotonic() - began < 3
+
+
+def test_no_deadline_while_the_app_answers_a_complete_request(timed_server: Any) -> None:
+    """The app takes 1.5 s, longer than either deadline; Hypercorn's read_timeout (the setting
+    config/hypercorn.toml no longer uses) would drop the waiting client."""
+    port = timed_server()
+    with connect(port) as sock:
+        sock.sendall(b"PUT /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nab")
+        assert answer(sock).startswith(b"HTTP/1.1 200")
+    upstream = timed_server("unpatched", "read_timeout = 1\n")
+    with connect(upstream) as sock:
+        sock.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert answer(sock) == b""
+
+
+def test_at_the_cap_the_slowest_heads_make_room_then_newcomers_get_503(timed_server: Any) -> None:
+    port = timed_server()
+    slow = [connect(port) for _ in range(16)]
+    try:
+        for sock in slow:
+            sock.sendall(b"G")
+        time.sleep(0.5)
+        with connect(port) as sock:  # the cap is full of slow heads: the oldest makes room
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert answer(sock).startswith(b"HTTP/1.1 200")
+        slow[0].settimeout(2)
+        assert slow[0].recv(4096) == b""
+        busy = [connect(port) for _ in range(16)]  # each waits for its answer: none may go
+        for sock in busy:
+            sock.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(0.3)
+        with connect(port) as sock:
+            sock.settimeout(2)
+            assert sock.recv(4096).startswith(b"HTTP/1.1 503")
+        assert all(answer(sock).startswith(b"HTTP/1.1 200") for sock in busy)
+    finally:
+        for sock in slow + locals().get("busy", []):
+            sock.close()
