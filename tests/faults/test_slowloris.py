@@ -31,10 +31,10 @@ NOFILE = 1024  # what the container tests run with (tests/container/podman.py)
 SLOWLORIS = 1100
 UPLOADS = 200
 ATTACK_SECONDS = 30
-# The acceptance target is 100 ms; this 2-core machine shared with other jobs gives 75-100 ms for
-# the health check and 130-260 ms for the upload (full garbage collections of the churned
-# connections' objects pause the server up to ~100 ms), so the check is that the client stays
-# served (before the fix: every request timed out) and the figure shows the rest.
+# The acceptance target is 100 ms; on this 2-core machine shared with other jobs the health check
+# gets 75-100 ms and the upload (several thread hops, each waiting for the busy event loop)
+# 200-230 ms, so the check is that the client stays served (before the fix every request timed
+# out) and the figures show the rest.
 P99_LIMIT = 1.0  # seconds
 QUIET_SECONDS = 3  # the same client before the attack, for comparison
 LOG_LIMIT = 256 * 1024  # bytes written to the log during the attack
