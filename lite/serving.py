@@ -214,6 +214,12 @@ class DeadlineReader:
             raise
 
 
+class _Finished:
+    async def handle(self, event: Event) -> None:
+        pass
+
+
+_FINISHED = _Finished()
 _original_run = TCPServer.run
 
 
@@ -228,7 +234,8 @@ async def _run(self: Any) -> None:
         self.writer.write(REFUSAL)
         self.writer.close()
         return
-    self.reader = DeadlineReader(self.reader, tracked)
+    reader = self.reader
+    self.reader = DeadlineReader(reader, tracked)
     send = self.protocol_send
 
     async def protocol_send(event: Event) -> None:
@@ -243,8 +250,13 @@ async def _run(self: Any) -> None:
         GUARD.forget(tracked)
         # The server, its protocol and their bound methods refer to each other: unlinked, they
         # are freed now rather than by the cyclic collector, whose full passes over thousands of
-        # closed slow clients paused the server for 100 ms and more.
-        self.__dict__.clear()
+        # closed slow clients paused the server for 100 ms and more. A late Closed (from the
+        # keep-alive timer's shielded close) finds a protocol that ignores it.
+        self.protocol = _FINISHED
+        self.reader = reader
+        self.__dict__.pop("protocol_send", None)
+        self.__dict__.pop("_task_group", None)
+        tracked.server = None
 
 
 class AcceptErrors(logging.Filter):

@@ -255,7 +255,6 @@ _TIMED_CONFIG = """
 lite_header_timeout = 1
 lite_body_idle_timeout = 1
 lite_fd_reserve = 32
-keep_alive_timeout = 30
 """
 
 
@@ -269,7 +268,8 @@ def timed_server(tmp_path: Path) -> Iterator[Callable[..., int]]:
         config.write_text(_TIMED_CONFIG + extra)
         [port] = free_ports(1)
         args = [sys.executable, "-c", _TIMED, str(port), mode, str(config), "64"]
-        processes.append(subprocess.Popen(args, cwd=ROOT, stderr=subprocess.DEVNULL))
+        with open(tmp_path / f"server-{len(processes)}.log", "wb") as log:
+            processes.append(subprocess.Popen(args, cwd=ROOT, stderr=log))
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -282,6 +282,8 @@ def timed_server(tmp_path: Path) -> Iterator[Callable[..., int]]:
     yield start
     for process in processes:
         _stop(process, 10)
+    for log in tmp_path.glob("server-*.log"):
+        assert "Traceback" not in log.read_text(), log.read_text()
 
 
 def connect(port: int) -> socket.socket:
@@ -393,3 +395,13 @@ def test_at_the_cap_the_slowest_heads_make_room_then_newcomers_get_503(timed_ser
     finally:
         for sock in slow + locals().get("busy", []):
             sock.close()
+
+
+def test_an_idle_connection_is_closed_after_the_keep_alive_timeout(timed_server: Any) -> None:
+    port = timed_server(extra="keep_alive_timeout = 1\n")
+    with connect(port) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert answer(sock).startswith(b"HTTP/1.1 200")
+        began = time.monotonic()
+        assert sock.recv(4096) == b""
+        assert time.monotonic() - began < 3
