@@ -97,6 +97,18 @@ class Catalog:
     ) -> SessionIndex:
         """The session's index, creating the recording if the session is new (race-safe)."""
         existing = await self.session(session_uid)
+        return await self.join_session(existing, session_uid, user_id, meeting_id, source)
+
+    async def join_session(
+        self,
+        existing: SessionIndex | None,
+        session_uid: str,
+        user_id: int,
+        meeting_id: str | None,
+        source: str,
+    ) -> SessionIndex:
+        """`open_session` for a caller that has just looked the session up (`existing`, or None
+        when absent): a chunk costs one lookup of its session, not two."""
         if existing is None:
             existing, _ = await self.create_session(session_uid, user_id, meeting_id, source)
         if existing.user_id != user_id:

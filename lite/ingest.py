@@ -116,15 +116,18 @@ class IngestService:
         self.default_user_id = default_user_id
         self.on_unowned = on_unowned or (lambda owner: None)
 
-    async def resolve_session(self, who: Uploader, session_uid: str, source: str) -> SessionIndex:
-        """The session a chunk belongs to (docs/vexa.md, "Who owns a chunk")."""
-        keys.check_token(session_uid, "session_uid")
+    async def resolve_session(
+        self, who: Uploader, session_uid: str, source: str, index: SessionIndex | None
+    ) -> SessionIndex:
+        """The session a chunk belongs to (docs/vexa.md, "Who owns a chunk"), given `index`, the
+        session as just looked up (None when absent)."""
         if who.user_id is None:
-            return await self._registered_or_new(session_uid, who.meeting_id, source)
+            return await self._registered_or_new(index, session_uid, who.meeting_id, source)
         if who.recording_id is None:
-            return await self.catalog.open_session(session_uid, who.user_id, who.meeting_id, source)
+            return await self.catalog.join_session(
+                index, session_uid, who.user_id, who.meeting_id, source
+            )
         # An upload token names an existing recording: it never creates (or revives) one.
-        index = await self.catalog.session(session_uid)
         if (
             index is None
             or who.session_uid != session_uid
@@ -135,16 +138,15 @@ class IngestService:
         return index
 
     async def _registered_or_new(
-        self, session_uid: str, meeting_id: str | None, source: str
+        self, index: SessionIndex | None, session_uid: str, meeting_id: str | None, source: str
     ) -> SessionIndex:
         """The internal secret alone (Vexa's HEAD bot): the registered session's owner; a session
         nobody registered goes to LITE_DEFAULT_USER_ID, else to an unassigned recording that the
         admin assigns. Never refused: the chunk is the meeting."""
-        index = await self.catalog.session(session_uid)
         if index is not None:
             return index
         owner = self.default_user_id
-        index = await self.catalog.open_session(session_uid, owner, meeting_id, source)
+        index = await self.catalog.join_session(None, session_uid, owner, meeting_id, source)
         if index.user_id == UNASSIGNED:
             self.on_unowned("unassigned")
             log.warning("chunk of unregistered session %s kept unassigned", session_uid)
@@ -160,9 +162,11 @@ class IngestService:
         # (bad seq, format, digest or size) leaves nothing behind.
         keys.chunk_key(0, 0, chunk.session_uid, chunk.media_type, chunk.seq, chunk.ext)
         body = GuardedBody(chunk.body, self.max_chunk_bytes, chunk.declared_sha256)
-        if who.recording_id is None and await self.catalog.session(chunk.session_uid) is None:
+        keys.check_token(chunk.session_uid, "session_uid")
+        existing = await self.catalog.session(chunk.session_uid)
+        if who.recording_id is None and existing is None:
             await body.read_ahead()
-        index = await self.resolve_session(who, chunk.session_uid, source)
+        index = await self.resolve_session(who, chunk.session_uid, source, existing)
         user, rec = index.user_id, index.recording_id
         key = keys.chunk_key(user, rec, chunk.session_uid, chunk.media_type, chunk.seq, chunk.ext)
         try:
