@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 
 from lite import media, oggdur, wav
@@ -103,7 +103,13 @@ async def _plan_wav(
     if gap_fill:
         payload = _fill_gaps(payload, sizes, first, chunks, plan)
     size = sum(s.length for s in payload)
-    plan.segments = [Segment(data=wav.build_wav_header(first, size)), *payload]
+    try:
+        header = wav.build_wav_header(first, size)
+    except wav.WavError as exc:  # e.g. a seq far beyond the others: its silence passes 4 GiB
+        plan.problems.append(str(exc))
+        plan.playable = False
+        return
+    plan.segments = [Segment(data=header), *payload]
     if wav.pad_byte_needed(size):
         plan.segments.append(Segment(data=b"\0"))
     plan.duration_seconds = round(wav.duration_seconds(first, size), 6)
@@ -117,24 +123,36 @@ def _fill_gaps(
     plan: Plan,
 ) -> list[Segment]:
     """Silence where a seq is missing, as long as its neighbours (the median of up to two on each
-    side), so every later sample stays at its time in the meeting."""
+    side), so every later sample stays at its time in the meeting. A run of missing seqs is one
+    segment and one problem line: its cost does not grow with the seq numbers a sender chose."""
     seq_of = {c.info.key: c.seq for c in chunks}
     present = sorted(sizes)
     filled: list[Segment] = []
     expected = 0
     for segment in payload:
         seq = seq_of[segment.key]
-        for missing in range(expected, seq):
-            if missing in sizes:
-                continue
-            length = wav.gap_size(fmt, _neighbour_sizes(present, sizes, missing))
-            if length:
-                filled.append(Segment(fill=wav.silence_byte(fmt), length=length))
-                seconds = wav.duration_seconds(fmt, length)
-                plan.problems.append(f"seq {missing} missing: {seconds:.1f} s of silence inserted")
+        for start, stop in _gap_runs(present, expected, seq):
+            # Every seq of a run has the same neighbours, so the same gap size.
+            each = wav.gap_size(fmt, _neighbour_sizes(present, sizes, start))
+            if each:
+                count = stop - start
+                filled.append(Segment(fill=wav.silence_byte(fmt), length=each * count))
+                seconds = wav.duration_seconds(fmt, each * count)
+                seqs = f"seq {start}" if count == 1 else f"seqs {start}-{stop - 1}"
+                plan.problems.append(f"{seqs} missing: {seconds:.1f} s of silence inserted")
         filled.append(segment)
         expected = seq + 1
     return filled
+
+
+def _gap_runs(present: list[int], start: int, stop: int) -> Iterator[tuple[int, int]]:
+    """The runs [a, b) of seqs from `start` to `stop` - 1 that are not in `present` (sorted)."""
+    at = bisect.bisect_left(present, start)
+    while start < stop:
+        following = present[at] if at < len(present) and present[at] < stop else stop
+        if following > start:
+            yield start, following
+        start, at = following + 1, at + 1
 
 
 def _neighbour_sizes(present: list[int], sizes: dict[int, int], missing: int) -> list[int]:

@@ -195,3 +195,49 @@ async def test_any_byte_range_of_a_plan_matches_the_whole_file(store: Storage) -
     for start, end in cases:
         assert await built(store, plan, start, end) == whole[start : end + 1], (start, end)
     assert await built(store, plan, 100, len(whole) + 500) == whole[100:]
+
+
+# --- gaps: cost bounded by the chunks, not by the seq numbers ----------------------------------
+
+
+def _per_seq_silence(sizes: dict[int, int], block: int, stop: int) -> int:
+    """The gap rule applied one missing seq at a time (the median of up to two present
+    neighbours on each side), to check the run-at-a-time assembler against."""
+    present = sorted(sizes)
+    total = 0
+    for missing in range(stop):
+        if missing in sizes:
+            continue
+        below = [s for s in present if s < missing][-2:]
+        above = [s for s in present if s > missing][:2]
+        near = sorted(sizes[s] for s in below + above if sizes[s])
+        if near:
+            mid = len(near) // 2
+            size = near[mid] if len(near) % 2 else (near[mid - 1] + near[mid]) // 2
+            total += size - size % block
+    return total
+
+
+async def test_a_run_of_missing_seqs_is_one_silence_as_long_as_each_seq_alone(
+    store: Storage,
+) -> None:
+    # Runs of different lengths, an empty chunk inside a run and chunks of different sizes.
+    files = {0: make_wav(0.1, seed=0), 1: make_wav(0.3, seed=1), 5: make_wav(0.2, seed=5)}
+    files |= {7: wav_from_pcm(b"", 16000, 1, 2), 12: make_wav(0.1, seed=12)}
+    plan = await make_plan(store, await stored(store, files))
+
+    silences = [s for s in plan.segments if s.fill]
+    assert len(silences) == 3  # 2-4, 6, 8-11 (seq 7 is present, empty)
+    sizes = {seq: len(read_wav(data)[1]) for seq, data in files.items()}
+    assert sum(s.length for s in silences) == _per_seq_silence(sizes, 2, 12)
+    assert [p.split(" missing")[0] for p in plan.problems] == ["seqs 2-4", "seq 6", "seqs 8-11"]
+    assert plan.playable
+
+
+async def test_a_seq_far_beyond_the_others_is_a_problem_not_a_stall(store: Storage) -> None:
+    files = {0: make_wav(0.1, seed=0), 9_999_999_999: make_wav(0.1, seed=1)}
+    plan = await make_plan(store, await stored(store, files))
+
+    assert not plan.playable
+    assert plan.problems[-1].endswith("exceeds the 4 GiB WAV limit")
+    assert len(plan.problems) == 2  # one line for the run of ten billion seqs, one for the size
