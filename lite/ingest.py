@@ -12,6 +12,8 @@ from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
+
 from lite import ids, keys, media, sniff
 from lite.assemble import Plan, write_plan
 from lite.catalog import Catalog, SessionGone
@@ -50,6 +52,9 @@ from lite.storage.base import ConditionalWriter, LocalPaths, Presigner, Storage
 
 log = logging.getLogger("lite.ingest")
 _BUILD_ATTEMPTS = 10
+# Builds at once; more wait their turn in order. A burst of final chunks (1,000 bots ending
+# together) then completes one by one instead of all sharing the CPU until the very end.
+FINALIZE_CONCURRENCY = 16
 _REPLACE_ATTEMPTS = 3
 
 
@@ -115,6 +120,7 @@ class IngestService:
         self.on_finalized: Callable[[str, float], None] = _ignore
         self.default_user_id = default_user_id
         self.on_unowned = on_unowned or (lambda owner: None)
+        self._building = anyio.Semaphore(FINALIZE_CONCURRENCY)
 
     async def resolve_session(
         self, who: Uploader, session_uid: str, source: str, index: SessionIndex | None
@@ -277,7 +283,7 @@ class IngestService:
         if not late and (state is None or state.final_seq is None):
             return manifest.status
         try:
-            return (await self.finalize(index, [chunk.media_type])).status
+            return (await self.finalize(index, [chunk.media_type], manifest)).status
         except StillArriving:
             # The chunk is stored; a request still bringing chunks builds after it (and the
             # reconciler after that), so the sender hears success, not a conflict to retry.
@@ -290,26 +296,41 @@ class IngestService:
 
         return await self.catalog.update(index.user_id, index.recording_id, change)
 
-    async def finalize(self, index: SessionIndex, only: list[str] | None = None) -> Manifest:
-        """Assemble masters for the session's media types; idempotent and safe to race."""
+    async def finalize(
+        self, index: SessionIndex, only: list[str] | None = None, known: Manifest | None = None
+    ) -> Manifest:
+        """Assemble masters for the session's media types; idempotent and safe to race.
+        `known`: the manifest as just read or written, saving a read."""
+        async with self._building:
+            return await self._finalize(index, only, known)
+
+    async def _finalize(
+        self, index: SessionIndex, only: list[str] | None, known: Manifest | None
+    ) -> Manifest:
         user, rec, uid = index.user_id, index.recording_id, index.session_uid
-        manifest, _ = await self.catalog.load(user, rec)
+        manifest = known or (await self.catalog.load(user, rec))[0]
         present = set(await media_types(self.storage, user, rec, uid))
         kinds = only or sorted(present | set(manifest.media))
         for kind in kinds:
-            manifest = await self._finalize_media(index, kind, sorted(present))
+            manifest = await self._finalize_media(index, kind, sorted(present), known)
+            known = None
         if not kinds:
             manifest = await self.catalog.update(user, rec, _fail_empty)
         if manifest.status != IN_PROGRESS:
             await self.catalog.mark_closed(uid)
         return manifest
 
-    async def _finalize_media(self, index: SessionIndex, kind: str, present: list[str]) -> Manifest:
+    async def _finalize_media(
+        self, index: SessionIndex, kind: str, present: list[str], known: Manifest | None
+    ) -> Manifest:
         user, rec, uid = index.user_id, index.recording_id, index.session_uid
         for _ in range(_BUILD_ATTEMPTS):
             chunks = await list_chunks(self.storage, user, rec, uid, kind)
             mark = fingerprint(chunks)
-            manifest, _ = await self.catalog.load(user, rec)
+            # A manifest read before the listing may be older than the chunks: then this builds
+            # once more than needed, never less (the write below checks again).
+            manifest = known or (await self.catalog.load(user, rec))[0]
+            known = None
             current = manifest.media.get(kind)
             if current and current.sealed_at:
                 return manifest  # final: its chunks are being (or were) compacted away
