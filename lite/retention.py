@@ -69,12 +69,12 @@ def retention_change(data: dict[str, Any]) -> tuple[str | None, bool] | None:
     if not isinstance(raw, str):
         raise BadRequest("expires_at must be an ISO 8601 date-time string")
     try:
-        moment = parse_time(raw)
-    except ValueError:
+        # In UTC, a moment at the edge of the calendar (year 9999 at -23:59) leaves it.
+        return iso(parse_time(raw)), False
+    except (ValueError, OverflowError):
         raise BadRequest(
             "expires_at must be an ISO 8601 date-time (e.g. 2030-01-31T12:00:00Z)"
         ) from None
-    return iso(moment), False
 
 
 def apply_retention(manifest: Manifest, change: tuple[str | None, bool]) -> None:

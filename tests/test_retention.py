@@ -76,6 +76,9 @@ def test_retention_change_accepts(body: dict[str, object], expected: object) -> 
         {"expires_at": 5},
         {"retain": "always"},
         {"retain": "forever", "expires_at": PAST},
+        # Valid ISO 8601 that leaves the calendar once in UTC (a 500 until the fuzzer found it).
+        {"expires_at": "9999-12-31T23:59:59-23:59"},
+        {"expires_at": "0001-01-01T00:00:00+23:00"},
     ],
 )
 def test_retention_change_refuses(body: dict[str, object]) -> None:
