@@ -51,6 +51,7 @@ def site(tmp_path: Path) -> Iterator[Deployment]:
 
 def credentials(site: Deployment) -> Creds:
     media = site.add("fuzz", wav_upload(1.0, 2))
+    signed = site.playable_url(media).split("?", 1)[1]
     made = site.http.post("/recordings", json={"session_uid": f"{MARK}-token"}, headers=site.auth())
     assert made.status_code == 201, made.text
     return Creds(
@@ -64,6 +65,7 @@ def credentials(site: Deployment) -> Creds:
         media=media.media_id,
         session=f"{MARK}-token",
         etag=media.etag,
+        signed=signed,
     )
 
 
