@@ -499,3 +499,37 @@ async def test_ranges_are_exact_whether_cached_or_not(
     assert await _ranged(storage, "a/b.wav", start, end) == payload[start : end + 1]  # cached
     _evict(storage.path_of("a/b.wav"))
     assert await _ranged(storage, "a/b.wav", start, end) == payload[start : end + 1]  # from disk
+
+
+def test_two_processes_deleting_the_last_objects_of_a_directory_race_without_errors(
+    tmp_path: Path,
+) -> None:
+    """Two replicas each delete one of a directory's last two objects at the same instant: one
+    prunes the directory while the other still lists or fsyncs it (a retention pass once failed
+    with FileNotFoundError on `_system/leases`)."""
+    import threading
+
+    store = LocalStorage(str(tmp_path / "store"), fsync=True)
+    errors: list[BaseException] = []
+    for round_ in range(150):
+        paths = [store.path_of(f"_system/leases/r{round_}/x/{name}") for name in ("a", "b")]
+        for path in paths:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            Path(path).write_bytes(b"lease")
+        start = threading.Barrier(2)
+
+        def delete(path: str, start: threading.Barrier) -> None:
+            start.wait()
+            try:
+                store._delete_path(path)
+            except BaseException as exc:  # collected and asserted below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=delete, args=(p, start)) for p in paths]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not any(os.path.exists(p) for p in paths)
+    assert errors == []
+    assert not os.path.exists(store.path_of("_system/leases/r0"))

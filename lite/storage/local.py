@@ -338,11 +338,18 @@ class LocalStorage:
             return
         except OSError as exc:
             raise _translate(exc, path) from None
-        self._sync_dir(os.path.dirname(path))
+        try:
+            self._sync_dir(os.path.dirname(path))
+        except FileNotFoundError:  # emptied and pruned meanwhile by another process's delete
+            return
         # Prune directories left empty so a deleted recording leaves nothing behind.
         directory = os.path.dirname(path)
         while directory != self.root and directory.startswith(self.root + os.sep):
-            if os.listdir(directory) == [".lock"]:
+            try:
+                left = os.listdir(directory)
+            except FileNotFoundError:  # another process pruned it first
+                left = []
+            if left == [".lock"]:
                 # Only the CAS lock is left; with the manifest gone no CAS can succeed here.
                 files.unlink_quietly(os.path.join(directory, ".lock"))
             try:
