@@ -81,16 +81,25 @@ async def measure(http: httpx.AsyncClient, until: float) -> tuple[dict[str, list
     return latencies, failed
 
 
-async def newcomers(url: str, until: float, latencies: list[float]) -> None:
-    """A client that opens a new connection for a health check every second; a failure counts
-    as infinitely slow."""
+async def newcomers(url: str, until: float, latencies: list[float], retried: list[int]) -> None:
+    """A client that opens a new connection for a health check every second and, like a bot,
+    tries once more after a refusal (at the cap the server may answer 503 + Retry-After or
+    drop the newcomer); its latency covers both tries, and a second failure counts as
+    infinitely slow. `retried` counts the first tries that failed."""
     while time.monotonic() < until:
         began = time.monotonic()
-        try:
-            async with httpx.AsyncClient(base_url=url, timeout=5) as http:
-                ok = (await http.get("/healthz")).status_code == 200
-        except httpx.HTTPError:
-            ok = False
+        ok = False
+        for attempt in range(2):
+            try:
+                async with httpx.AsyncClient(base_url=url, timeout=5) as http:
+                    ok = (await http.get("/healthz")).status_code == 200
+            except httpx.HTTPError:
+                ok = False
+            if ok:
+                break
+            if attempt == 0:
+                retried.append(1)
+                await anyio.sleep(0.5)
         latencies.append(time.monotonic() - began if ok else math.inf)
         await anyio.sleep(max(0.0, 1 - (time.monotonic() - began)))
 
@@ -112,7 +121,7 @@ def start_slow_clients(port: str) -> subprocess.Popen[str]:
 
 async def attack(server: AppServer) -> dict[str, Any]:
     """The normal clients' figures without, then with, the slow clients running."""
-    found: dict[str, Any] = {"fresh": []}
+    found: dict[str, Any] = {"fresh": [], "fresh_retried": []}
     async with httpx.AsyncClient(base_url=server.url, timeout=5) as http:
         found["quiet"], _ = await measure(http, time.monotonic() + QUIET_SECONDS)
         slow = start_slow_clients(server.url.rsplit(":", 1)[1])
@@ -120,7 +129,8 @@ async def attack(server: AppServer) -> dict[str, Any]:
             await anyio.sleep(5)  # the slow clients are all connected and trickling
             until = time.monotonic() + ATTACK_SECONDS - 8
             async with anyio.create_task_group() as group:
-                group.start_soon(newcomers, server.url, until, found["fresh"])
+                fresh, retried = found["fresh"], found["fresh_retried"]
+                group.start_soon(newcomers, server.url, until, fresh, retried)
                 found["latencies"], found["failed"] = await measure(http, until)
             out, _ = await anyio.to_thread.run_sync(slow.communicate, None, ATTACK_SECONDS + 30)
         finally:
@@ -161,6 +171,7 @@ async def test_slowloris_and_slow_uploads_at_the_descriptor_limit(
         **ms,
         new_connections=len(fresh),
         new_connection_max_ms=1000 * max(fresh),
+        new_connection_retries=len(found["fresh_retried"]),
         log_bytes=log_bytes,
         tracebacks=log.count("Traceback"),
         **found["counts"],
