@@ -48,6 +48,15 @@ def env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, st
         yield app_env(base, LOCAL_STORAGE_FSYNC="false")
 
 
+async def first_chunk_in_flight(tally: Tally, within: float) -> None:
+    """Return once a first chunk is being sent, or after `within` seconds."""
+    until = time.monotonic() + within
+    for _ in range(int(within / 0.002) + 1):  # a poll: Tally has no event to wait on
+        if tally.in_flight["first"] or time.monotonic() >= until:
+            return
+        await anyio.sleep(0.002)
+
+
 async def test_kill_storm(env: dict[str, str], tmp_path: Path, figures: Figures) -> None:
     rng = random.Random(10)
     wanted = session_count(env["STORAGE_BACKEND"])
@@ -76,6 +85,10 @@ async def test_kill_storm(env: dict[str, str], tmp_path: Path, figures: Figures)
             # At least KILLS, and on until a kill has also hit a final chunk (finalize) in flight.
             while (kills < KILLS or not at_kills["final"]) and not bots_done.is_set():
                 await anyio.sleep(rng.uniform(0.8, 2.0))
+                if not at_kills["first"]:
+                    # First chunks are brief: aim a kill at one (a new session starts every
+                    # START_SPREAD seconds) rather than hope a random instant finds one.
+                    await first_chunk_in_flight(tally, within=2 * START_SPREAD)
                 at_kills.update(+tally.in_flight)
                 app.kill()
                 kills += 1
