@@ -11,16 +11,15 @@ would. Anything else (and, when CORS is on, a request with an Origin header) goe
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from lite.metrics import Metrics
+from lite.metrics import Metrics, MetricsMiddleware
 
 Handler = Callable[[Request, Exception], Awaitable[Response]]
 # Starlette's default path parameter matches one path segment; the endpoint checks the ids.
@@ -39,10 +38,11 @@ class RawShortcut:
         self.app = app
         self.route = route
         self.endpoint: Callable[[Request], Awaitable[Response]] = route.endpoint
-        self.metrics = metrics
         # Exception (the 500 answer) stays with the access log, as in the generic stack.
         self.handlers = {kind: h for kind, h in handlers.items() if kind is not Exception}
         self.cors = cors
+        # Counted by the same middleware as every other request, around the endpoint alone.
+        self.counted = MetricsMiddleware(self._serve, metrics)
 
     def _params(self, scope: Scope) -> dict[str, str] | None:
         if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
@@ -64,30 +64,18 @@ class RawShortcut:
         scope["route"] = self.route
         scope["endpoint"] = self.endpoint
         scope["path_params"] = params
-        method, route = scope["method"], self.route.path
-        started = time.perf_counter()
-        seen = [500, 0]  # status, body bytes
+        await self.counted(scope, receive, send)
 
-        async def counted(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                seen[0] = message["status"]
-                self.metrics.latency.labels(method, route).observe(time.perf_counter() - started)
-            elif message["type"] == "http.response.body":
-                seen[1] += len(message.get("body", b""))
-            await send(message)
-
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         try:
-            try:
-                response = await self.endpoint(request)
-            except Exception as exc:
-                handler = self._handler(exc)
-                if handler is None:
-                    raise
-                response = await handler(request, exc)
-            await response(scope, receive, counted)
-        finally:
-            self.metrics.request_done(method, route, seen[0], seen[1])
+            response = await self.endpoint(request)
+        except Exception as exc:
+            handler = self._handler(exc)
+            if handler is None:
+                raise
+            response = await handler(request, exc)
+        await response(scope, receive, send)
 
     def _handler(self, exc: Exception) -> Handler | None:
         for kind in type(exc).__mro__:
