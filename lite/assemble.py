@@ -102,9 +102,14 @@ async def _plan_wav(
         return
     if gap_fill:
         payload = _fill_gaps(payload, sizes, first, chunks, plan)
+    _frame_wav(plan, first, payload)
+
+
+def _frame_wav(plan: Plan, fmt: wav.WavFormat, payload: list[Segment]) -> None:
+    """One header before the payload (and the pad byte after an odd one)."""
     size = sum(s.length for s in payload)
     try:
-        header = wav.build_wav_header(first, size)
+        header = wav.build_wav_header(fmt, size)
     except wav.WavError as exc:  # e.g. a seq far beyond the others: its silence passes 4 GiB
         plan.problems.append(str(exc))
         plan.playable = False
@@ -112,7 +117,7 @@ async def _plan_wav(
     plan.segments = [Segment(data=header), *payload]
     if wav.pad_byte_needed(size):
         plan.segments.append(Segment(data=b"\0"))
-    plan.duration_seconds = round(wav.duration_seconds(first, size), 6)
+    plan.duration_seconds = round(wav.duration_seconds(fmt, size), 6)
 
 
 def _fill_gaps(

@@ -347,8 +347,8 @@ class LocalStorage:
         while directory != self.root and directory.startswith(self.root + os.sep):
             try:
                 left = os.listdir(directory)
-            except FileNotFoundError:  # another process pruned it first
-                left = []
+            except FileNotFoundError:  # another process pruned it (and so its parents) first
+                break
             if left == [".lock"]:
                 # Only the CAS lock is left; with the manifest gone no CAS can succeed here.
                 files.unlink_quietly(os.path.join(directory, ".lock"))
