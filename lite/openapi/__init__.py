@@ -1,7 +1,8 @@
 """The OpenAPI 3.1 document of the API, served at /openapi.json (a pure module: no app imports).
 
-To document a new route, add its operation to `paths.PATHS` (and any new JSON shape to
-`schemas.SCHEMAS`); tests/test_openapi.py fails until every route has one.
+To document a new route, add its operation to its area's module (`recording_paths.py`,
+`ingest_paths.py`, `admin_paths.py`, `site_paths.py`, joined in `paths.PATHS`) and any new JSON
+shape to `schemas.SCHEMAS`; tests/test_openapi.py fails until every route has one.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Small builders for operations, so each entry in `paths.py` reads as one sentence."""
+"""Small builders for operations, so each entry of the `*_paths.py` modules reads as one
+sentence."""
 
 from __future__ import annotations
 
@@ -86,3 +87,7 @@ RECORDING_ID = path_param("recording_id", ID)
 MEDIA_ID = path_param("media_id", ID, "a media file's `id`")
 SESSION_UID = path_param("session_uid", TOKEN)
 USER_ID = path_param("user_id", ID)
+
+BINARY = {"schema": {"type": "string", "format": "binary"}}
+# A body of media bytes: a chunk sent, a file played.
+MEDIA_BODY = {"audio/*": BINARY, "video/*": BINARY, "application/octet-stream": BINARY}
