@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hmac
 
-from lite.ingest import Uploader
+from lite.ingest_owner import Uploader
 from lite.owners import check_owner
 from lite.tokens import is_meeting_token, read_meeting_token, read_upload_token
 
