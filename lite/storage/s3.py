@@ -1,22 +1,21 @@
 """S3 backend (minio and s3 modes) on aiobotocore: one client for the app's lifetime.
 
-Puts stream: the first part is buffered; a stream that ends within it is one PutObject, a longer
-one becomes a multipart upload of equal parts. Create-if-absent and compare-and-swap use
-`If-None-Match: *` and `If-Match`. Presigned URLs come from a second client bound to the public
-endpoint, so a URL signed inside a container network works in the user's browser.
+Puts stream (lite/storage/s3upload.py). Create-if-absent and compare-and-swap use
+`If-None-Match: *` and `If-Match`. Object reads skip botocore's per-call work: a presigned GET
+over a pooled aiohttp session (lite/storage/s3get.py). Presigned URLs for users come from a
+second client bound to the public endpoint, so a URL signed inside a container network works in
+the user's browser.
 """
 
 from __future__ import annotations
 
-import base64
 import builtins
 import contextlib
 import functools
-import hashlib
 import secrets
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import anyio
@@ -34,13 +33,13 @@ from lite.storage.base import (
     Unavailable,
 )
 from lite.storage.s3errors import translate
-from lite.storage.s3parts import PART_SIZE, fill, first_error
+from lite.storage.s3get import URL_SECONDS, PlainGets, SignedUrls, session
 from lite.storage.s3pool import CallSlots
-from lite.storage.s3reader import S3Reader, total_size
+from lite.storage.s3reader import S3Reader, answer_info, object_info
+from lite.storage.s3upload import put_stream
 
 CALL_DEADLINE = 10.0
 CALL_SHARE = 0.5
-PARALLEL_PARTS = 4  # parts in flight per upload: 4 x 8 MiB of memory at most
 
 
 @dataclass(frozen=True)
@@ -62,13 +61,6 @@ class S3Options:
     max_pool_connections: int = 256
 
 
-def _info(
-    key: str, size: int, etag: str, modified: datetime | None, metadata: Any = None
-) -> ObjectInfo:
-    when = modified.astimezone(UTC) if modified else datetime.now(UTC)
-    return ObjectInfo(key, size, etag.strip('"'), when, dict(metadata or {}))
-
-
 class S3Storage:
     def __init__(self, name: str, options: S3Options) -> None:
         self.name = name
@@ -77,6 +69,7 @@ class S3Storage:
         self._stack = contextlib.AsyncExitStack()
         self._client: Any = None
         self._signer: Any = None
+        self._gets: PlainGets | None = None
         self._slots = CallSlots(int(options.max_pool_connections * CALL_SHARE))
 
     def _config(self) -> AioConfig:
@@ -110,7 +103,23 @@ class S3Storage:
         self._signer = await self._stack.enter_async_context(
             session.create_client("s3", endpoint_url=public, config=config, **creds)
         )
+        self._gets = await self._open_gets()
         return self
+
+    async def _open_gets(self) -> PlainGets:
+        o = self.options
+        tls = not (o.endpoint_url or "").startswith("http://")
+        http = session(o.max_pool_connections, o.connect_timeout, o.read_timeout, tls)
+        self._stack.push_async_callback(http.close)
+
+        async def sign(key: str) -> str:
+            params = {"Bucket": self.bucket, "Key": key}
+            url: str = await self._client.generate_presigned_url(
+                "get_object", Params=params, ExpiresIn=URL_SECONDS
+            )
+            return url
+
+        return PlainGets(http, SignedUrls(sign), o.max_attempts)
 
     async def aclose(self) -> None:
         await self._stack.aclose()
@@ -167,108 +176,38 @@ class S3Storage:
         cond: dict[str, str],
         metadata: MetadataSource | None,
     ) -> ObjectInfo:
-        stream = aiter(data)
-        first = await fill(stream, bytearray())
-        if len(first) < PART_SIZE:
-            # The stream is consumed, so metadata (a digest of the bytes) can go with the object.
-            meta = dict(metadata()) if metadata else {}
-            body = bytes(first)
-            done = await self._call(
-                "put_object", key, Key=key, Body=body, ContentMD5=_md5(body), Metadata=meta, **cond
-            )
-            return _info(key, len(first), done["ETag"], None, meta)
-        # A multipart upload names its metadata before the bytes; readers recompute it then.
-        return await self._multipart(key, first, stream, cond)
-
-    async def _multipart(
-        self, key: str, first: bytearray, stream: AsyncIterator[bytes], cond: dict[str, str]
-    ) -> ObjectInfo:
-        upload = await self._call("create_multipart_upload", key, Key=key)
-        upload_id = upload["UploadId"]
-        try:
-            etags, size = await first_error(self._upload_parts(key, upload_id, first, stream))
-            parts = [{"PartNumber": n, "ETag": etags[n]} for n in sorted(etags)]
-            done = await self._call(
-                "complete_multipart_upload",
-                key,
-                Key=key,
-                UploadId=upload_id,
-                MultipartUpload={"Parts": parts},
-                **cond,
-            )
-        except BaseException:
-            # Shielded: a cancelled request (client gone, shutdown) must still abort the upload.
-            with anyio.CancelScope(shield=True), contextlib.suppress(StorageError):
-                await self._call("abort_multipart_upload", key, Key=key, UploadId=upload_id)
-            raise
-        return _info(key, size, done["ETag"], None)
-
-    async def _upload_parts(
-        self, key: str, upload_id: str, first: bytearray, stream: AsyncIterator[bytes]
-    ) -> tuple[dict[int, str], int]:
-        """Read parts in order and upload up to PARALLEL_PARTS at once (bounded memory)."""
-        etags: dict[int, str] = {}
-        slots = anyio.Semaphore(PARALLEL_PARTS)
-        size, number, buffer = 0, 0, first
-
-        async def upload(number: int, part: bytes) -> None:
-            try:
-                done = await self._call(
-                    "upload_part",
-                    key,
-                    Key=key,
-                    UploadId=upload_id,
-                    PartNumber=number,
-                    Body=part,
-                    ContentMD5=_md5(part),
-                )
-                etags[number] = done["ETag"]
-            finally:
-                slots.release()
-
-        async with anyio.create_task_group() as group:
-            while buffer:
-                part = bytes(buffer[:PART_SIZE])
-                del buffer[:PART_SIZE]
-                size, number = size + len(part), number + 1
-                await slots.acquire()
-                group.start_soon(upload, number, part)
-                buffer = await fill(stream, buffer)
-        return etags, size
+        return await put_stream(self._call, key, data, cond, metadata)
 
     # --- reads ----------------------------------------------------------------------------------
 
     async def stat(self, key: str) -> ObjectInfo:
         head = await self._call("head_object", key, Key=key)
-        return _info(
+        return object_info(
             key, head["ContentLength"], head["ETag"], head.get("LastModified"), head.get("Metadata")
         )
 
     async def open_range(self, key: str, start: int = 0, end: int | None = None) -> S3Reader:
-        params: dict[str, Any] = {"Key": key}
-        if start or end is not None:
-            params["Range"] = f"bytes={start}-{'' if end is None else end}"
+        assert self._gets is not None, "open() the storage first"
+        wanted = f"bytes={start}-{'' if end is None else end}" if start or end is not None else None
         try:
             async with self._slots.slot():
                 with anyio.fail_after(CALL_DEADLINE):
-                    got = await self._client.get_object(Bucket=self.bucket, **params)
+                    got = await self._gets.fetch(key, wanted)
         except TimeoutError:
             raise Unavailable("object storage did not answer in time") from None
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "InvalidRange":
-                raise translate(exc, key) from None
+        if got is None:
             # Nothing lies in the range (an empty object): an empty read, like a file past EOF.
             return S3Reader(None, await self.stat(key))
-        except (BotoCoreError, OSError) as exc:
-            raise translate(exc, key) from None
-        size = total_size(got)
-        info = _info(key, size, got["ETag"], got.get("LastModified"), got.get("Metadata"))
-        return S3Reader(got["Body"], info)
+        try:
+            return S3Reader(got, answer_info(key, got.headers))
+        except BaseException:
+            got.close()
+            raise
 
     async def list(self, prefix: str) -> AsyncIterator[ObjectInfo]:
         async for page in self._pages(prefix):
             for obj in page.get("Contents", []):
-                yield _info(obj["Key"], obj["Size"], obj["ETag"], obj.get("LastModified"))
+                yield object_info(obj["Key"], obj["Size"], obj["ETag"], obj.get("LastModified"))
 
     async def _pages(self, prefix: str, **extra: str) -> AsyncIterator[dict[str, Any]]:
         """ListObjectsV2 pages, each under the call deadline."""
@@ -339,12 +278,6 @@ class S3Storage:
             "get_object", Params=params, ExpiresIn=expires_in
         )
         return url
-
-
-def _md5(body: bytes) -> str:
-    """Content-MD5: the server refuses a body that arrives cut short or changed (a client killed
-    mid-send, a connection dropped) instead of storing what it got."""
-    return base64.b64encode(hashlib.md5(body, usedforsecurity=False).digest()).decode()
 
 
 @functools.cache
