@@ -56,8 +56,9 @@ class S3Options:
     connect_timeout: float = 2.0
     read_timeout: float = 5.0
     max_attempts: int = 2
-    # Sized for bursts (1,000 bots sending their final chunk at once); streaming reads hold a
-    # connection beyond their call, so calls may use at most CALL_SHARE of the pool.
+    # Sized for bursts (1,000 bots sending their final chunk at once). Object reads hold their
+    # connection while they stream, so the sockets are shared out: CALL_SHARE of them for calls
+    # (botocore's pool), the rest for reads (s3get's pool); never more than this in all.
     max_pool_connections: int = 256
 
 
@@ -70,7 +71,8 @@ class S3Storage:
         self._client: Any = None
         self._signer: Any = None
         self._gets: PlainGets | None = None
-        self._slots = CallSlots(int(options.max_pool_connections * CALL_SHARE))
+        self._calls = max(1, int(options.max_pool_connections * CALL_SHARE))
+        self._slots = CallSlots(self._calls)
 
     def _config(self) -> AioConfig:
         o = self.options
@@ -80,7 +82,7 @@ class S3Storage:
             connect_timeout=o.connect_timeout,
             read_timeout=o.read_timeout,
             retries={"total_max_attempts": o.max_attempts, "mode": "standard"},
-            max_pool_connections=o.max_pool_connections,
+            max_pool_connections=self._calls,
             s3={"addressing_style": "path" if o.path_style else "auto"},
             # Other S3-compatible providers reject the newer default checksum headers.
             request_checksum_calculation="when_required",
@@ -109,7 +111,8 @@ class S3Storage:
     async def _open_gets(self) -> PlainGets:
         o = self.options
         tls = not (o.endpoint_url or "").startswith("http://")
-        http = session(o.max_pool_connections, o.connect_timeout, o.read_timeout, tls)
+        reads = max(1, o.max_pool_connections - self._calls)
+        http = session(reads, o.connect_timeout, o.read_timeout, tls)
         self._stack.push_async_callback(http.close)
 
         async def sign(key: str) -> str:
