@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import platform
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from importlib import metadata
 from typing import Any
 
@@ -25,71 +25,72 @@ def _version() -> str:
 
 class Metrics:
     def __init__(self) -> None:
-        self.registry = registry = CollectorRegistry()
-        self.requests = Counter(
-            "lite_http_requests",
-            "HTTP requests by route and status",
-            ["method", "route", "status"],
-            registry=registry,
+        self.registry = CollectorRegistry()
+        self._http_and_ingest()
+        self._finalize_and_upkeep()
+        self.build = Info("lite_build", "Version of the running service", registry=self.registry)
+        self.build.info({"version": _version(), "python": platform.python_version()})
+        # Async work to run before each scrape (e.g. counting open sessions); set by the app.
+        self.before_scrape: list[Callable[[], Awaitable[None]]] = []
+
+    def _counter(self, name: str, text: str, *labels: str) -> Counter:
+        return Counter(name, text, labels, registry=self.registry)
+
+    def _histogram(
+        self,
+        name: str,
+        text: str,
+        *labels: str,
+        buckets: Sequence[float] = Histogram.DEFAULT_BUCKETS,
+    ) -> Histogram:
+        return Histogram(name, text, labels, buckets=buckets, registry=self.registry)
+
+    def _http_and_ingest(self) -> None:
+        self.requests = self._counter(
+            "lite_http_requests", "HTTP requests by route and status", "method", "route", "status"
         )
-        self.latency = Histogram(
-            "lite_http_request_seconds",
-            "Time to the response headers",
-            ["method", "route"],
-            registry=registry,
+        self.latency = self._histogram(
+            "lite_http_request_seconds", "Time to the response headers", "method", "route"
         )
-        self.served_bytes = Counter(
-            "lite_http_response_bytes",
-            "Response body bytes sent, by route",
-            ["route"],
-            registry=registry,
+        self.served_bytes = self._counter(
+            "lite_http_response_bytes", "Response body bytes sent, by route", "route"
         )
-        self.chunks = Counter(
-            "lite_ingest_chunks", "Chunks received by outcome", ["outcome"], registry=registry
-        )
-        self.ingest_bytes = Counter("lite_ingest_bytes", "Chunk bytes stored", registry=registry)
-        self.unowned_chunks = Counter(
+        self.chunks = self._counter("lite_ingest_chunks", "Chunks received by outcome", "outcome")
+        self.ingest_bytes = self._counter("lite_ingest_bytes", "Chunk bytes stored")
+        self.unowned_chunks = self._counter(
             "lite_ingest_unowned_chunks",
             "Chunks of sessions nobody registered, by where they went (default_user, unassigned)",
-            ["owner"],
-            registry=registry,
+            "owner",
         )
-        self.finalized = Counter(
-            "lite_finalized_media",
-            "Media files assembled by outcome",
-            ["outcome"],
-            registry=registry,
+
+    def _finalize_and_upkeep(self) -> None:
+        self.finalized = self._counter(
+            "lite_finalized_media", "Media files assembled by outcome", "outcome"
         )
-        self.finalize_seconds = Histogram(
+        self.finalize_seconds = self._histogram(
             "lite_finalize_seconds",
             "Time to assemble a session's masters",
             buckets=FINALIZE_BUCKETS,
-            registry=registry,
         )
-        self.storage_seconds = Histogram(
+        self.storage_seconds = self._histogram(
             "lite_storage_seconds",
             "Storage calls by backend, operation and outcome",
-            ["backend", "operation", "outcome"],
+            "backend",
+            "operation",
+            "outcome",
             buckets=STORAGE_BUCKETS,
-            registry=registry,
         )
-        self.reconciler_passes = Counter(
-            "lite_reconciler_passes", "Reconciler passes completed", registry=registry
+        self.reconciler_passes = self._counter(
+            "lite_reconciler_passes", "Reconciler passes completed"
         )
-        self.reconciler_errors = Counter(
-            "lite_reconciler_errors",
-            "Sessions or passes the reconciler failed on",
-            registry=registry,
+        self.reconciler_errors = self._counter(
+            "lite_reconciler_errors", "Sessions or passes the reconciler failed on"
         )
         self.open_sessions = Gauge(
             "lite_open_sessions",
             "Sessions not yet finalized (at the last scrape)",
-            registry=registry,
+            registry=self.registry,
         )
-        self.build = Info("lite_build", "Version of the running service", registry=registry)
-        self.build.info({"version": _version(), "python": platform.python_version()})
-        # Async work to run before each scrape (e.g. counting open sessions); set by the app.
-        self.before_scrape: list[Callable[[], Awaitable[None]]] = []
 
     def request_done(self, method: str, route: str, status: int, sent: int) -> None:
         """Count one finished request and the body bytes it sent."""
