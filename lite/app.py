@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import anyio
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import BaseRoute
 
 from lite.http import (
     admin,
@@ -31,6 +32,7 @@ from lite.services import Services, build_services, start_background
 from lite.settings import Settings
 
 log = logging.getLogger("lite")
+Lifespan = Callable[[Starlette], contextlib.AbstractAsyncContextManager[dict[str, Services]]]
 
 
 async def print_demo_key(found: Services) -> None:
@@ -82,6 +84,46 @@ def cors(settings: Settings) -> list[Middleware]:
 
 def create_app(settings: Settings) -> Starlette:
     metrics = Metrics()
+    return Starlette(
+        routes=routes(settings),
+        lifespan=lifespan_of(settings, metrics),
+        exception_handlers=HANDLERS,  # type: ignore[arg-type]
+        middleware=middleware(settings, metrics),
+    )
+
+
+def routes(settings: Settings) -> list[BaseRoute]:
+    return [
+        *system.routes,
+        *admin.routes,
+        *recordings.routes,
+        *lifecycle.routes,
+        *recorders.routes,
+        *vexa.routes,
+        *playback.routes,
+        *peaks.routes,
+        *console.routes(settings),
+    ]
+
+
+def middleware(settings: Settings, metrics: Metrics) -> list[Middleware]:
+    return [
+        Middleware(AccessLog),  # outermost: its id and access line cover every answer
+        Middleware(TrustedProxies, networks=settings.trusted_proxies),
+        Middleware(
+            RawShortcut,
+            route=playback.RAW_ROUTE,
+            metrics=metrics,
+            handlers=HANDLERS,
+            cors=bool(settings.cors_origins),
+        ),
+        Middleware(MetricsMiddleware, metrics=metrics),
+        *cors(settings),
+    ]
+
+
+def lifespan_of(settings: Settings, metrics: Metrics) -> Lifespan:
+    """Builds the services at start-up, runs their background loops, closes them at the end."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Services]]:
@@ -97,36 +139,13 @@ def create_app(settings: Settings) -> Starlette:
                 yield {"services": found}
                 background.cancel_scope.cancel()
         finally:
-            if found.waveforms is not None:
-                await found.waveforms.aclose()
-            await found.dispatcher.aclose()
-            await found.storage.aclose()
+            await close_services(found)
 
-    return Starlette(
-        routes=[
-            *system.routes,
-            *admin.routes,
-            *recordings.routes,
-            *lifecycle.routes,
-            *recorders.routes,
-            *vexa.routes,
-            *playback.routes,
-            *peaks.routes,
-            *console.routes(settings),
-        ],
-        lifespan=lifespan,
-        exception_handlers=HANDLERS,  # type: ignore[arg-type]
-        middleware=[
-            Middleware(AccessLog),  # outermost: its id and access line cover every answer
-            Middleware(TrustedProxies, networks=settings.trusted_proxies),
-            Middleware(
-                RawShortcut,
-                route=playback.RAW_ROUTE,
-                metrics=metrics,
-                handlers=HANDLERS,
-                cors=bool(settings.cors_origins),
-            ),
-            Middleware(MetricsMiddleware, metrics=metrics),
-            *cors(settings),
-        ],
-    )
+    return lifespan
+
+
+async def close_services(found: Services) -> None:
+    if found.waveforms is not None:
+        await found.waveforms.aclose()
+    await found.dispatcher.aclose()
+    await found.storage.aclose()
