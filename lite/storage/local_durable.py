@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import hashlib
 import os
 import secrets
-from collections.abc import AsyncIterable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from datetime import UTC, datetime
 
 import anyio
@@ -39,6 +40,7 @@ _PRUNE_RACE_ATTEMPTS = 5
 TEMP_PREFIX = ".tmp-"
 Copier = Callable[[int], None]  # writes a whole body to the temp file's descriptor
 Body = AsyncIterable[bytes] | Copier
+Publish = Callable[[str, str, str, str | None], os.stat_result]  # (key, temp, path, etag)
 
 
 def object_info(key: str, st: os.stat_result, metadata: dict[str, str] | None = None) -> ObjectInfo:
@@ -103,29 +105,68 @@ class DurableTree:
         metadata: MetadataSource | None = None,
     ) -> ObjectInfo:
         """Write data to a temp file beside path, then publish it by mode ("replace", "create"
-        or "cas" against etag)."""
+        or "cas" against etag). A body of at most WRITE_BUFFER bytes (most chunks) is gathered
+        first, so the temp file, its fsync, the publish and the directory's fsync share one
+        thread hop; a longer one streams to the temp file as it arrives."""
+        publish = {"replace": self._replace, "create": self._create, "cas": self._cas}[mode]
+        if not callable(data):
+            data = await _gathered(data)
+        try:
+            if callable(data):
+                st = await anyio.to_thread.run_sync(
+                    self._write_and_publish, key, path, data, metadata, publish, etag
+                )
+            else:
+                st = await self._stream_and_publish(key, path, data, metadata, publish, etag)
+        except OSError as exc:
+            raise translate(exc, key) from None
+        return object_info(key, st, dict(metadata()) if metadata else None)
+
+    def _write_and_publish(
+        self,
+        key: str,
+        path: str,
+        copy: Copier,
+        meta: MetadataSource | None,
+        publish: Publish,
+        etag: str | None,
+    ) -> os.stat_result:
+        temp = _temp_name(path)
+        fd = self._open_temp(temp)
+        try:
+            try:
+                copy(fd)
+                self._finish_temp(fd, b"", meta)
+            finally:
+                os.close(fd)
+            return publish(key, temp, path, etag)
+        finally:
+            files.unlink_quietly(temp)
+
+    async def _stream_and_publish(
+        self,
+        key: str,
+        path: str,
+        data: AsyncIterable[bytes],
+        metadata: MetadataSource | None,
+        publish: Publish,
+        etag: str | None,
+    ) -> os.stat_result:
         temp = ""
         try:
             temp = await self._write_temp(path, data, metadata)
-            publish = {"replace": self._replace, "create": self._create, "cas": self._cas}[mode]
-            st = await anyio.to_thread.run_sync(publish, key, temp, path, etag)
-        except OSError as exc:
-            raise translate(exc, key) from None
+            return await anyio.to_thread.run_sync(publish, key, temp, path, etag)
         finally:
             if temp:
                 files.unlink_quietly(temp)
-        return object_info(key, st, dict(metadata()) if metadata else None)
 
-    async def _write_temp(self, path: str, data: Body, metadata: MetadataSource | None) -> str:
-        temp = os.path.join(
-            os.path.dirname(path), f"{TEMP_PREFIX}{os.path.basename(path)}-{secrets.token_hex(6)}"
-        )
+    async def _write_temp(
+        self, path: str, data: AsyncIterable[bytes], metadata: MetadataSource | None
+    ) -> str:
+        temp = _temp_name(path)
         fd = await anyio.to_thread.run_sync(self._open_temp, temp)
         try:
-            if callable(data):  # writes the whole body itself: one thread hop in all
-                await anyio.to_thread.run_sync(self._copy_and_finish, fd, data, metadata)
-            else:
-                await self._write_stream(fd, data, metadata)
+            await self._write_stream(fd, data, metadata)
         except BaseException:
             os.close(fd)
             files.unlink_quietly(temp)
@@ -148,10 +189,6 @@ class DurableTree:
                 pending.clear()
         # The last piece, the metadata and the fsync share one thread hop.
         await anyio.to_thread.run_sync(self._finish_temp, fd, bytes(pending), metadata)
-
-    def _copy_and_finish(self, fd: int, copy: Copier, metadata: MetadataSource | None) -> None:
-        copy(fd)
-        self._finish_temp(fd, b"", metadata)
 
     def _open_temp(self, temp: str) -> int:
         """Create the temp file, with its directory. Another write's delete may prune the
@@ -226,3 +263,36 @@ class DurableTree:
             except OSError:
                 break
             directory = os.path.dirname(directory)
+
+
+def _temp_name(path: str) -> str:
+    name = f"{TEMP_PREFIX}{os.path.basename(path)}-{secrets.token_hex(6)}"
+    return os.path.join(os.path.dirname(path), name)
+
+
+async def _gathered(data: AsyncIterable[bytes]) -> Body:
+    """The body as a Copier when it ends within WRITE_BUFFER bytes (a failing body raises here,
+    before anything is created); else a stream of the blocks read so far and the rest."""
+    source = aiter(data)
+    blocks: list[bytes] = []
+    size = 0
+    while size < WRITE_BUFFER:
+        try:
+            block = await anext(source)
+        except StopAsyncIteration:
+            return functools.partial(_write_blocks, blocks)
+        blocks.append(block)
+        size += len(block)
+    return _chained(blocks, source)
+
+
+def _write_blocks(blocks: list[bytes], fd: int) -> None:
+    for block in blocks:
+        files.write_fully(fd, block)
+
+
+async def _chained(blocks: list[bytes], rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    for block in blocks:
+        yield block
+    async for block in rest:
+        yield block
