@@ -49,6 +49,13 @@ class CallSlots:
             self._free.release()
 
     async def _acquire(self) -> None:
+        if self._troubled():
+            raise Unavailable("object storage is failing; retry shortly")
+        try:  # a free slot needs no timed wait (a cancel scope per call costs as much as a GET)
+            self._free.acquire_nowait()
+            return
+        except anyio.WouldBlock:
+            pass
         end = time.monotonic() + QUEUE_DEADLINE
         while True:
             if self._troubled():

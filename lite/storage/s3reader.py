@@ -3,6 +3,7 @@ always closed."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -33,10 +34,7 @@ def answer_info(key: str, headers: Mapping[str, str]) -> ObjectInfo:
     if size is None:
         raise Unavailable("object storage answered without the object's length")
     stamp = headers.get("Last-Modified")
-    try:
-        modified = parsedate_to_datetime(stamp) if stamp else None
-    except ValueError:
-        modified = None
+    modified = _http_date(stamp) if stamp else None
     # S3 keeps metadata names in lower case; some servers echo the case they were sent.
     metadata = {
         name[len(_META) :].lower(): value
@@ -44,6 +42,14 @@ def answer_info(key: str, headers: Mapping[str, str]) -> ObjectInfo:
         if name[: len(_META)].lower() == _META
     }
     return object_info(key, size, headers.get("ETag", ""), modified, metadata)
+
+
+@functools.lru_cache(maxsize=256)  # every range of one object carries the same date
+def _http_date(stamp: str) -> datetime | None:
+    try:
+        return parsedate_to_datetime(stamp)
+    except ValueError:
+        return None
 
 
 def total_size(content_range: str | None, content_length: str | None) -> int | None:
