@@ -1,32 +1,23 @@
-"""Helpers for the ingest tests: a recorder that speaks Vexa's bot wire format, the raw chunk door,
-expected masters built without `lite`'s assembler, and a view of the store that reads the
-directory or the bucket directly (not through the storage adapter under test).
+"""Helpers for the ingest tests: a recorder that speaks Vexa's bot wire format, the raw chunk door
+and expected masters built without `lite`'s assembler. Stores, and a view of what they hold that
+does not go through the storage adapter under test, come from tests/stores.py.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
 import secrets
 import struct
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
-from pathlib import Path
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
 import httpx
-import pytest
 
-from lite.settings import load_settings
-from lite.storage.base import Storage
-from lite.storage.factory import open_storage
-from tests.conftest import s3_env
 from tests.mediafiles import make_wav, read_wav, wav_from_pcm
-from tests.servers import SeaweedServer, drop_bucket, make_bucket, s3_client
 
 SECRET = "test-internal-secret"
 ADMIN = "test-admin-token"
@@ -55,33 +46,6 @@ def new_user() -> int:
 
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-@contextlib.contextmanager
-def store_env(kind: str, tmp: Path, request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
-    """A fresh, empty store: a directory, or a bucket on the session's SeaweedFS or moto."""
-    if kind == "local":
-        yield {"STORAGE_BACKEND": "local", "LOCAL_STORAGE_DIR": str(tmp / "recordings")}
-        return
-    if kind == "seaweedfs":
-        server: SeaweedServer = request.getfixturevalue("seaweed")
-        endpoint = server.endpoint
-    else:
-        endpoint = request.getfixturevalue("moto_endpoint")
-    bucket = make_bucket(endpoint)
-    try:
-        yield s3_env(endpoint, bucket)
-    finally:
-        drop_bucket(endpoint, bucket)
-
-
-@contextlib.asynccontextmanager
-async def opened_storage(env: Mapping[str, str]) -> AsyncIterator[Storage]:
-    storage = await open_storage(load_settings(env))
-    try:
-        yield storage
-    finally:
-        await storage.aclose()
 
 
 # --- media --------------------------------------------------------------------------------------
@@ -295,78 +259,6 @@ async def eventually(
             if found:
                 return found
             await anyio.sleep(interval)
-
-
-# --- the store, read directly -------------------------------------------------------------------
-
-
-class StoreView:
-    """Reads what a server left in its directory or bucket, without `lite.storage`."""
-
-    def __init__(self, env: Mapping[str, str]) -> None:
-        self.root = Path(env["LOCAL_STORAGE_DIR"]) if env["STORAGE_BACKEND"] == "local" else None
-        self.bucket = env.get("S3_BUCKET", "")
-        self._client = None if self.root else s3_client(env["S3_ENDPOINT"])
-
-    @property
-    def _s3(self) -> Any:
-        assert self._client is not None, "a local store has no S3 client"
-        return self._client
-
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-
-    async def keys(self, prefix: str = "") -> list[str]:
-        """Every published object under prefix (temp and lock files are not objects)."""
-        return await anyio.to_thread.run_sync(self._keys, prefix)
-
-    async def read(self, key: str) -> bytes:
-        return await anyio.to_thread.run_sync(self._read, key)
-
-    async def partials(self) -> list[str]:
-        """Half-written leftovers: temp files on disk, unfinished multipart uploads in S3."""
-        return await anyio.to_thread.run_sync(self._partials)
-
-    def _files(self) -> Iterator[tuple[str, bool]]:
-        assert self.root is not None
-        for directory, _, files in os.walk(self.root):
-            for name in files:
-                rel = os.path.relpath(os.path.join(directory, name), self.root)
-                yield rel.replace(os.sep, "/"), name.startswith(".")
-
-    def _keys(self, prefix: str) -> list[str]:
-        if self.root is not None:
-            if not self.root.exists():
-                return []
-            return sorted(k for k, hidden in self._files() if not hidden and k.startswith(prefix))
-        found = []
-        for page in self._s3.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=prefix
-        ):
-            found += [obj["Key"] for obj in page.get("Contents", [])]
-        return sorted(found)
-
-    def _read(self, key: str) -> bytes:
-        if self.root is not None:
-            return (self.root / key).read_bytes()
-        body = self._s3.get_object(Bucket=self.bucket, Key=key)["Body"]
-        try:
-            return bytes(body.read())
-        finally:
-            body.close()
-
-    def _partials(self) -> list[str]:
-        if self.root is not None:
-            if not self.root.exists():
-                return []
-            return sorted(
-                k
-                for k, hidden in self._files()
-                if hidden and not k.endswith("/.lock") and k != ".lock"
-            )
-        uploads = self._s3.list_multipart_uploads(Bucket=self.bucket).get("Uploads", [])
-        return sorted(u["Key"] for u in uploads)
 
 
 def chunk_keys(keys: list[str], session_uid: str, media_type: str = "audio") -> list[str]:

@@ -26,8 +26,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from tests import inproc, mediafiles
-from tests.conftest import s3_env
 from tests.servers import AppServer, SeaweedServer, drop_bucket, make_bucket
+from tests.stores import s3_env
 
 USER = 7
 OTHER_USER = 8

@@ -96,18 +96,21 @@ def make_bucket(endpoint: str) -> str:
     return name
 
 
+def empty_bucket(client: Any, bucket: str) -> None:
+    """Delete every object and abort every unfinished multipart upload."""
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        batch = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
+        if batch:
+            client.delete_objects(Bucket=bucket, Delete={"Objects": batch})
+    for upload in client.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
+        client.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+
+
 def drop_bucket(endpoint: str, bucket: str) -> None:
     """Delete every object (and unfinished upload) and the bucket."""
     client = s3_client(endpoint)
     try:
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-            for obj in page.get("Contents", []):
-                client.delete_object(Bucket=bucket, Key=obj["Key"])
-        uploads = client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
-        for upload in uploads:
-            client.abort_multipart_upload(
-                Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"]
-            )
+        empty_bucket(client, bucket)
         client.delete_bucket(Bucket=bucket)
     finally:
         client.close()

@@ -11,12 +11,6 @@ from lite import keys
 from lite.apikeys import ApiKeyStore, admin_allowed, hash_key
 from lite.errors import ResourceNotFound, Unauthorized
 from lite.storage.base import Storage, iter_bytes, read_all
-from tests.helpers.stores import (  # noqa: F401 - override conftest's backend_env and storage
-    emptied_backend_env,
-    shared_bucket,
-    shared_storage,
-    shared_stores,
-)
 
 pytestmark = pytest.mark.anyio
 

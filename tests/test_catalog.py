@@ -7,7 +7,6 @@ only the store's create-if-absent and compare-and-swap keep them consistent.
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator, Iterator
 
 import anyio
 import pytest
@@ -17,24 +16,9 @@ from lite.catalog import Catalog, decode_cursor, encode_cursor
 from lite.errors import BadRequest, Conflict, PreconditionFailed, ResourceNotFound
 from lite.manifest import Manifest, MediaState
 from lite.storage.base import Storage, iter_bytes
-from tests.conftest import BACKENDS
-from tests.ingestkit import new_uid, new_user, opened_storage, store_env
+from tests.ingestkit import new_uid, new_user
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def module_env(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[dict[str, str]]:
-    with store_env(request.param, tmp_path_factory.mktemp("catalog"), request) as env:
-        yield env
-
-
-@pytest.fixture(scope="module")
-async def store(module_env: dict[str, str]) -> AsyncIterator[Storage]:
-    async with opened_storage(module_env) as storage:
-        yield storage
 
 
 async def keys_under(storage: Storage, prefix: str) -> list[str]:

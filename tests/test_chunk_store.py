@@ -5,7 +5,6 @@ against the store, and bounded missing-seq lists."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 
 import anyio
@@ -17,24 +16,9 @@ from lite.chunks import ChunkObject, missing_count, missing_seqs
 from lite.errors import ChecksumMismatch, Conflict, InvalidKey, PayloadTooLarge
 from lite.ingest import ChunkIn, IngestService, Received, Uploader
 from lite.storage.base import ObjectInfo, Storage, iter_bytes, read_all
-from tests.conftest import BACKENDS
-from tests.ingestkit import new_uid, new_user, opened_storage, sha, store_env, wav_chunks
+from tests.ingestkit import new_uid, new_user, sha, wav_chunks
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def module_env(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[dict[str, str]]:
-    with store_env(request.param, tmp_path_factory.mktemp("chunkstore"), request) as env:
-        yield env
-
-
-@pytest.fixture(scope="module")
-async def store(module_env: dict[str, str]) -> AsyncIterator[Storage]:
-    async with opened_storage(module_env) as storage:
-        yield storage
 
 
 def service(store: Storage) -> IngestService:

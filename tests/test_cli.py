@@ -13,8 +13,8 @@ import pytest
 
 from lite.apikeys import ApiKeyStore
 from lite.storage.local import LocalStorage
-from tests.conftest import s3_env
 from tests.servers import SeaweedServer
+from tests.stores import s3_env
 
 pytestmark = pytest.mark.anyio
 EMPTY = Path(tempfile.mkdtemp(prefix="lite-cli-cwd-"))

@@ -4,7 +4,6 @@ the master stays byte for byte, and a late chunk is refused (the recording is se
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,31 +13,22 @@ from lite.errors import Sealed
 from lite.ingest import ChunkIn, Uploader
 from lite.manifest import SessionIndex
 from lite.storage.base import Storage, iter_bytes
-from tests.ingestkit import StoreView, new_user, opened_storage, store_env, wav_chunks, wav_master
+from tests.ingestkit import new_user, wav_chunks, wav_master
 from tests.lifecyclekit import Replica
+from tests.stores import Store, StoreView
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture(scope="module", params=["local", "seaweedfs"])
-def module_env(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[dict[str, str]]:
-    with store_env(request.param, tmp_path_factory.mktemp("compaction"), request) as env:
-        yield env
-
-
-@pytest.fixture(scope="module")
-async def store(module_env: dict[str, str]) -> AsyncIterator[Storage]:
-    async with opened_storage(module_env) as storage:
-        yield storage
+def store_backend(request: pytest.FixtureRequest) -> str:
+    """The backends of conftest's `store` for this module."""
+    return str(request.param)
 
 
 @pytest.fixture
-def view(module_env: dict[str, str]) -> Iterator[StoreView]:
-    found = StoreView(module_env)
-    yield found
-    found.close()
+def view(module_store: Store) -> StoreView:
+    return module_store.view
 
 
 def master_of(index: SessionIndex) -> str:

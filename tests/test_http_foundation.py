@@ -15,9 +15,9 @@ import pytest
 from lite import errors
 from lite.storage.base import iter_bytes
 from lite.storage.local import LocalStorage
-from tests.conftest import s3_env
 from tests.inproc import inproc_sync_client
 from tests.servers import SeaweedServer, drop_bucket, make_bucket
+from tests.stores import s3_env
 
 ADMIN = {"X-Admin-API-Key": "adm"}
 QUIET = {"LITE_RECONCILE_INTERVAL_SECONDS": "0"}

@@ -11,7 +11,7 @@ import functools
 import hashlib
 import random
 import wave
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from io import BytesIO
 from typing import Any
 
@@ -31,15 +31,12 @@ from lite.ingest import ChunkIn, IngestService, Uploader
 from lite.manifest import SessionIndex
 from lite.recordings import Recordings
 from lite.storage.base import Storage
-from tests.conftest import BACKENDS
 from tests.ingestkit import (
     byte_slices,
     canonical_wav_header,
     new_uid,
     new_user,
-    opened_storage,
     sha,
-    store_env,
     wav_chunks,
     wav_master,
 )
@@ -136,25 +133,6 @@ async def read(storage: Storage, key: str) -> bytes:
 @functools.cache
 def webm_file() -> bytes:
     return make_webm(3.0)
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture(scope="module")
-def module_env(
-    backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[dict[str, str]]:
-    with store_env(backend, tmp_path_factory.mktemp("ingest"), request) as env:
-        yield env
-
-
-@pytest.fixture(scope="module")
-async def store(module_env: dict[str, str]) -> AsyncIterator[Storage]:
-    async with opened_storage(module_env) as storage:
-        yield storage
 
 
 @pytest.fixture
@@ -527,9 +505,9 @@ def long_chunk(seq: int) -> tuple[bytes, bytes]:
 @pytest.mark.slow
 @pytest.mark.timeout(240)
 async def test_480_wav_chunks_of_a_two_hour_meeting_assemble_byte_exact(
-    service: Service, backend: str
+    service: Service, store_backend: str
 ) -> None:
-    if backend == "moto":
+    if store_backend == "moto":
         pytest.skip("230 MB through moto takes minutes; local and SeaweedFS cover it")
     total = PAYLOAD * CHUNKS
     expected = hashlib.sha256(canonical_wav_header(total, RATE, 1, 2))

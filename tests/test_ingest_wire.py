@@ -25,7 +25,6 @@ import pytest
 
 from tests.ingestkit import (
     SECRET,
-    StoreView,
     VexaBot,
     api_key,
     app_env,
@@ -41,7 +40,6 @@ from tests.ingestkit import (
     put_chunk,
     session_status,
     sha,
-    store_env,
     to_thread,
     vexa_form,
     wav_chunks,
@@ -49,6 +47,7 @@ from tests.ingestkit import (
 )
 from tests.mediafiles import FFPROBE, make_wav, make_webm, read_wav, webm_master
 from tests.servers import AppServer, SeaweedServer, app_server
+from tests.stores import StoreView, new_store
 
 pytestmark = pytest.mark.anyio
 
@@ -72,14 +71,10 @@ class Wire:
 
 @contextlib.contextmanager
 def serving(kind: str, tmp: Path, request: pytest.FixtureRequest, **extra: str) -> Iterator[Wire]:
-    with store_env(kind, tmp, request) as base:
-        env = app_env(base, **extra)
-        view = StoreView(env)
-        try:
-            with app_server(env, tmp) as server:
-                yield Wire(kind, env, server, view)
-        finally:
-            view.close()
+    with new_store(kind, tmp, request) as store:
+        env = app_env(store.env, **extra)
+        with app_server(env, tmp) as server:
+            yield Wire(kind, env, server, store.view)
 
 
 @pytest.fixture(scope="module", params=WIRE_BACKENDS)
@@ -743,14 +738,10 @@ async def _no_partials(wire: Wire) -> bool:
 async def test_two_servers_sharing_a_bucket_make_one_recording_per_session(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    with store_env("seaweedfs", tmp_path, request) as base:
-        env = app_env(base)
-        view = StoreView(env)
-        try:
-            with app_server(env, tmp_path) as one, app_server(env, tmp_path) as two:
-                await first_chunks_race(one.url, two.url, view)
-        finally:
-            view.close()
+    with new_store("seaweedfs", tmp_path, request) as store:
+        env = app_env(store.env)
+        with app_server(env, tmp_path) as one, app_server(env, tmp_path) as two:
+            await first_chunks_race(one.url, two.url, store.view)
 
 
 async def first_chunks_race(url_a: str, url_b: str, view: StoreView) -> None:
@@ -799,19 +790,15 @@ async def test_a_server_killed_mid_session_keeps_every_acknowledged_chunk(
 ) -> None:
     user, uid = new_user(), new_uid()
     chunks = wav_chunks(40, seconds=0.5, seed=300)
-    with store_env(kind, tmp_path, request) as base:
-        env = app_env(base)
-        view = StoreView(env)
+    with new_store(kind, tmp_path, request) as store:
+        env = app_env(store.env)
+        server = AppServer(env, tmp_path).start()
         try:
-            server = AppServer(env, tmp_path).start()
-            try:
-                acked = await send_until_killed(server, uid, user, chunks)
-            finally:
-                server.stop()
-            with app_server(env, tmp_path) as restarted:
-                await resume_after_crash(restarted.url, view, uid, user, chunks, acked)
+            acked = await send_until_killed(server, uid, user, chunks)
         finally:
-            view.close()
+            server.stop()
+        with app_server(env, tmp_path) as restarted:
+            await resume_after_crash(restarted.url, store.view, uid, user, chunks, acked)
 
 
 async def send_until_killed(
@@ -968,8 +955,9 @@ async def test_a_full_filesystem_answers_507_and_leaves_nothing_partial(
     if why:
         pytest.skip(f"cannot mount a tmpfs here ({why})")
     try:
-        env = app_env({"STORAGE_BACKEND": "local", "LOCAL_STORAGE_DIR": str(disk / "recordings")})
-        view = StoreView(env)
+        store = new_store("local", disk)
+        env = app_env(store.env)
+        view = store.view
         with app_server(env, tmp_path) as server:
             async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
                 user, uid = new_user(), new_uid()

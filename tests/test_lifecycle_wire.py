@@ -18,7 +18,6 @@ from standardwebhooks.webhooks import Webhook
 from lite import keys
 from tests.ingestkit import (
     ADMIN,
-    StoreView,
     api_key,
     app_env,
     bearer,
@@ -26,12 +25,12 @@ from tests.ingestkit import (
     new_uid,
     new_user,
     put_chunk,
-    store_env,
     wav_chunks,
     wav_master,
 )
 from tests.lifecyclekit import SECRET, Receiver, receiver_server
 from tests.servers import AppServer, app_server
+from tests.stores import StoreView, new_store
 
 pytestmark = pytest.mark.anyio
 
@@ -67,8 +66,7 @@ def verified(receiver: Receiver) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def local_base(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    root = tmp_path_factory.mktemp("lifecycle-wire")
-    return {"STORAGE_BACKEND": "local", "LOCAL_STORAGE_DIR": str(root / "recordings")}
+    return new_store("local", tmp_path_factory.mktemp("lifecycle-wire")).env
 
 
 async def test_compaction_retention_and_events_over_the_wire(
@@ -239,8 +237,8 @@ def _recording_of(attempt: dict[str, Any]) -> int:
 def seaweed_base(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, str]]:
-    with store_env("seaweedfs", tmp_path_factory.mktemp("replicas"), request) as env:
-        yield env
+    with new_store("seaweedfs", tmp_path_factory.mktemp("replicas"), request) as store:
+        yield store.env
 
 
 async def test_three_replicas_deliver_each_event_once(

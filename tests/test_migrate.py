@@ -17,9 +17,9 @@ import anyio
 import httpx
 import pytest
 
-from tests.conftest import s3_env
 from tests.ingestkit import ADMIN, SECRET, app_env, new_uid, wav_chunks
 from tests.servers import AppServer, SeaweedServer, app_server, drop_bucket, make_bucket
+from tests.stores import s3_env
 
 RECORDINGS = 200
 CHUNKS = 2

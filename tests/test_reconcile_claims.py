@@ -4,7 +4,6 @@ object wins; a claim left by a replica that died is taken over one idle period l
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,24 +14,16 @@ from lite.catalog import Catalog
 from lite.ingest import ChunkIn, IngestService, Uploader
 from lite.reconciler import CLAIMS_PREFIX, Reconciler
 from lite.storage.base import Storage, iter_bytes
-from tests.ingestkit import new_uid, new_user, opened_storage, store_env, wav_chunks
+from tests.ingestkit import new_uid, new_user, wav_chunks
 
 pytestmark = pytest.mark.anyio
 IDLE = 600
 
 
 @pytest.fixture(scope="module", params=["local", "seaweedfs"])
-def module_env(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[dict[str, str]]:
-    with store_env(request.param, tmp_path_factory.mktemp("claims"), request) as env:
-        yield env
-
-
-@pytest.fixture(scope="module")
-async def store(module_env: dict[str, str]) -> AsyncIterator[Storage]:
-    async with opened_storage(module_env) as storage:
-        yield storage
+def store_backend(request: pytest.FixtureRequest) -> str:
+    """The backends of conftest's `store` for this module."""
+    return str(request.param)
 
 
 def reconciler(store: Storage) -> Reconciler:

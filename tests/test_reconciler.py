@@ -6,7 +6,6 @@ a real server with a one-second idle time and a one-second interval.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,40 +21,23 @@ from lite.manifest import Manifest, SessionIndex, now_iso
 from lite.reconciler import Reconciler
 from lite.recordings import Recordings
 from lite.storage.base import Storage, iter_bytes
-from tests.conftest import BACKENDS
 from tests.ingestkit import (
-    StoreView,
     VexaBot,
     api_key,
     app_env,
     eventually,
     new_uid,
     new_user,
-    opened_storage,
-    store_env,
     wav_chunks,
     wav_master,
 )
 from tests.mediafiles import make_webm
 from tests.servers import app_server
+from tests.stores import StoreView, new_store
 
 pytestmark = pytest.mark.anyio
 
 IDLE = 600
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def module_env(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[dict[str, str]]:
-    with store_env(request.param, tmp_path_factory.mktemp("reconciler"), request) as env:
-        yield env
-
-
-@pytest.fixture(scope="module")
-async def store(module_env: dict[str, str]) -> AsyncIterator[Storage]:
-    async with opened_storage(module_env) as storage:
-        yield storage
 
 
 class Replica:
@@ -272,14 +254,10 @@ async def test_replicas_reconciling_at_once_agree_on_one_master(store: Storage) 
 async def test_a_server_completes_a_session_whose_bot_went_silent(
     kind: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    with store_env(kind, tmp_path, request) as base:
-        env = app_env(base, LITE_SESSION_IDLE_SECONDS="1", LITE_RECONCILE_INTERVAL_SECONDS="1")
-        view = StoreView(env)
-        try:
-            with app_server(env, tmp_path) as server:
-                await silent_bot_is_reconciled(server.url, view)
-        finally:
-            view.close()
+    with new_store(kind, tmp_path, request) as store:
+        env = app_env(store.env, LITE_SESSION_IDLE_SECONDS="1", LITE_RECONCILE_INTERVAL_SECONDS="1")
+        with app_server(env, tmp_path) as server:
+            await silent_bot_is_reconciled(server.url, store.view)
 
 
 async def silent_bot_is_reconciled(url: str, view: StoreView) -> None:

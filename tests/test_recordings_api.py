@@ -21,19 +21,10 @@ from lite.catalog import Catalog
 from lite.ingest import ChunkIn, IngestService, Uploader
 from lite.recordings import Recordings
 from lite.storage.base import iter_bytes
-from tests.ingestkit import (
-    StoreView,
-    api_key,
-    app_env,
-    new_uid,
-    new_user,
-    opened_storage,
-    put_chunk,
-    store_env,
-    wav_chunks,
-)
+from tests.ingestkit import api_key, app_env, new_uid, new_user, put_chunk, wav_chunks
 from tests.inproc import inproc_client
 from tests.mediafiles import make_wav
+from tests.stores import StoreView, new_store, opened_storage
 
 pytestmark = pytest.mark.anyio
 # Request validation happens before storage is touched: one backend is enough for it.
@@ -84,14 +75,10 @@ async def api(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Api]:
     tmp = tmp_path_factory.mktemp(f"api-{request.param}")
-    with store_env(request.param, tmp, request) as base:
-        env = app_env(base)
-        view = StoreView(env)
-        try:
-            async with inproc_client(env) as http:
-                yield Api(env, http, view)
-        finally:
-            view.close()
+    with new_store(request.param, tmp, request) as store:
+        env = app_env(store.env)
+        async with inproc_client(env) as http:
+            yield Api(env, http, store.view)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ and SeaweedFS, also with two replicas running it at the same moment.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 
 import anyio
@@ -19,8 +18,9 @@ from lite.outbox import OUTBOX_PREFIX
 from lite.recordings import RecordingView
 from lite.retention import RetentionPolicy, retention_change
 from lite.storage.base import Storage
-from tests.ingestkit import StoreView, new_user, opened_storage, store_env
+from tests.ingestkit import new_user
 from tests.lifecyclekit import Replica
+from tests.stores import Store, StoreView
 
 PAST = "2020-01-01T00:00:00Z"
 
@@ -90,24 +90,14 @@ def test_retention_change_refuses(body: dict[str, object]) -> None:
 
 
 @pytest.fixture(scope="module", params=["local", "seaweedfs"])
-def module_env(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[dict[str, str]]:
-    with store_env(request.param, tmp_path_factory.mktemp("retention"), request) as env:
-        yield env
-
-
-@pytest.fixture(scope="module")
-async def store(module_env: dict[str, str]) -> AsyncIterator[Storage]:
-    async with opened_storage(module_env) as storage:
-        yield storage
+def store_backend(request: pytest.FixtureRequest) -> str:
+    """The backends of conftest's `store` for this module."""
+    return str(request.param)
 
 
 @pytest.fixture
-def view(module_env: dict[str, str]) -> Iterator[StoreView]:
-    found = StoreView(module_env)
-    yield found
-    found.close()
+def view(module_store: Store) -> StoreView:
+    return module_store.view
 
 
 async def expire_now(replica: Replica, user: int, recording_id: int) -> None:

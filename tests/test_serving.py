@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import s3_env
 from tests.servers import ROOT, SeaweedServer, _stop, drop_bucket, free_ports, make_bucket
+from tests.stores import s3_env
 
 CONFIG = ROOT / "config" / "hypercorn.toml"
 

@@ -1,7 +1,7 @@
 """The storage contract: the same assertions on local disk, SeaweedFS and moto.
 
-Every test gets an empty store from the `storage` fixture (on S3: one bucket per module, emptied
-before each test, see tests/helpers/stores.py).
+Every test gets an empty store from conftest's `storage` fixture (on S3: one bucket per module,
+emptied before each test).
 """
 
 from __future__ import annotations
@@ -24,12 +24,6 @@ from lite.storage.base import (
     Storage,
     iter_bytes,
     read_all,
-)
-from tests.helpers.stores import (  # noqa: F401 - override conftest's backend_env and storage
-    emptied_backend_env,
-    shared_bucket,
-    shared_storage,
-    shared_stores,
 )
 
 pytestmark = pytest.mark.anyio

@@ -22,8 +22,9 @@ from lite.manifest import Manifest, SessionIndex
 from lite.outbox import DEAD_LETTER_PREFIX, OUTBOX_PREFIX, entry_key, new_entry
 from lite.settings import load_settings
 from lite.storage.base import Storage, iter_bytes
-from tests.ingestkit import new_user, opened_storage, wav_chunks
+from tests.ingestkit import new_user, wav_chunks
 from tests.lifecyclekit import SECRET, Replica, config, receiver_server
+from tests.stores import opened_storage
 
 pytestmark = pytest.mark.anyio
 

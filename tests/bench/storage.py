@@ -14,8 +14,8 @@ from pathlib import Path
 
 from lite.settings import load_settings
 from lite.storage.factory import open_storage
-from tests.conftest import s3_env
 from tests.servers import SeaweedServer, make_bucket
+from tests.stores import s3_env
 
 SIZE = 64 * 2**20
 PIECE = 256 * 1024

@@ -19,8 +19,9 @@ from lite.catalog import OPEN_PREFIX, Catalog
 from lite.chunks import content_digest, media_types
 from lite.errors import NotFound, ResourceNotFound
 from lite.storage.base import Storage, read_all
-from tests.ingestkit import opened_storage, put_chunk, sha, wav_master
+from tests.ingestkit import put_chunk, sha, wav_master
 from tests.servers import AppServer, free_ports, s3_client
+from tests.stores import opened_storage
 
 RETRYABLE = (409, 503, 507)  # what a bot answers by sending the same chunk again
 

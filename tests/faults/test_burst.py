@@ -16,7 +16,8 @@ import pytest
 
 from tests.faults.conftest import Figures
 from tests.faults.kit import Restartable, Session, Tally, client, send_session
-from tests.ingestkit import app_env, new_uid, new_user, put_chunk, store_env, wav_chunks
+from tests.ingestkit import app_env, new_uid, new_user, put_chunk, wav_chunks
+from tests.stores import new_store
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(900)]
 
@@ -26,8 +27,8 @@ BOTS = int(os.environ.get("LITE_FAULT_BURST", "1000"))
 
 @pytest.fixture
 def env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, str]]:
-    with store_env("seaweedfs", tmp_path, request) as base:
-        yield app_env(base)
+    with new_store("seaweedfs", tmp_path, request) as store:
+        yield app_env(store.env)
 
 
 async def test_a_thousand_final_chunks_at_once(

@@ -18,7 +18,8 @@ import pytest
 
 from tests.faults.conftest import Figures
 from tests.faults.kit import Restartable, Session, Tally, client, send_session, settle
-from tests.ingestkit import app_env, new_uid, new_user, store_env, wav_chunks
+from tests.ingestkit import app_env, new_uid, new_user, wav_chunks
+from tests.stores import new_store
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(1800)]
 
@@ -43,9 +44,9 @@ SECONDS = 1500
 
 @pytest.fixture(params=["local", "seaweedfs"])
 def env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, str]]:
-    with store_env(request.param, tmp_path, request) as base:
+    with new_store(request.param, tmp_path, request) as store:
         # A kill -9 loses no page cache: fsync guards against power loss, not this.
-        yield app_env(base, LOCAL_STORAGE_FSYNC="false")
+        yield app_env(store.env, LOCAL_STORAGE_FSYNC="false")
 
 
 async def first_chunk_in_flight(tally: Tally, within: float) -> None:

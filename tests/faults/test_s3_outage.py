@@ -13,11 +13,11 @@ import anyio.to_thread
 import pytest
 
 from lite.storage import s3
-from tests.conftest import s3_env
 from tests.faults.conftest import Figures
 from tests.faults.kit import Audit, Restartable, Session, Tally, audit, client, send_session
 from tests.ingestkit import app_env, new_uid, new_user, wav_chunks
 from tests.servers import SeaweedServer, drop_bucket, make_bucket
+from tests.stores import s3_env
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(900)]
 

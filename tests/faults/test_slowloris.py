@@ -22,8 +22,9 @@ import httpx
 import pytest
 
 from tests.faults.conftest import Figures
-from tests.ingestkit import app_env, new_uid, new_user, put_chunk, store_env, wav_chunks
+from tests.ingestkit import app_env, new_uid, new_user, put_chunk, wav_chunks
 from tests.servers import ROOT, AppServer
+from tests.stores import new_store
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
 
@@ -142,10 +143,10 @@ async def attack(server: AppServer) -> dict[str, Any]:
 
 
 async def test_slowloris_and_slow_uploads_at_the_descriptor_limit(
-    request: pytest.FixtureRequest, tmp_path: Path, figures: Figures
+    tmp_path: Path, figures: Figures
 ) -> None:
-    with store_env("local", tmp_path, request) as base, descriptor_limit(NOFILE):
-        server = AppServer(app_env(base), tmp_path).start(60)
+    with descriptor_limit(NOFILE):
+        server = AppServer(app_env(new_store("local", tmp_path).env), tmp_path).start(60)
     try:
         assert server.process is not None
         assert open_files_limit(server.process.pid) == NOFILE
