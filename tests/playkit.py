@@ -24,10 +24,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import pytest
 
 from tests import inproc, mediafiles
-from tests.servers import AppServer, SeaweedServer, drop_bucket, make_bucket
-from tests.stores import s3_env
+from tests.servers import AppServer
+from tests.stores import Store, new_store
 
 USER = 7
 OTHER_USER = 8
@@ -144,18 +145,31 @@ class Media:
 
 @dataclass
 class Deployment:
-    """The app over one backend (on real Hypercorn, or in process), a key for USER, and the media
+    """The app over one store (on real Hypercorn, or in process), a key for USER, and the media
     uploaded."""
 
-    backend: str
+    store: Store
     hypercorn: AppServer | None  # None: the app runs in process (tests/inproc.py)
     workdir: Path
-    s3_endpoint: str = ""
-    bucket: str = ""
-    public_endpoint: str = ""
     key: str = ""
     media: dict[str, Media] = field(default_factory=dict)
     _http: httpx.Client | None = None
+
+    @property
+    def backend(self) -> str:
+        return self.store.backend
+
+    @property
+    def s3_endpoint(self) -> str:
+        return self.store.endpoint
+
+    @property
+    def bucket(self) -> str:
+        return self.store.bucket
+
+    @property
+    def public_endpoint(self) -> str:
+        return self.store.env.get("S3_PUBLIC_ENDPOINT", "")
 
     @property
     def server(self) -> AppServer:
@@ -297,29 +311,20 @@ class Deployment:
 def deploy(
     backend: str,
     workdir: Path,
-    seaweed: SeaweedServer | None = None,
+    request: pytest.FixtureRequest | None = None,
     *,
     in_process: bool = False,
     **extra: str,
 ) -> Iterator[Deployment]:
-    """Start the app over `backend` (local, or seaweedfs with its public endpoint spelled
-    `localhost` while the app talks to 127.0.0.1) and make an API key for USER. `in_process`:
-    no server, requests go through tests/inproc.py (for API shapes, auth and errors only)."""
-    env = {**BASE_ENV, **extra}
-    endpoint = bucket = public = ""
-    if backend == "local":
-        env.update(STORAGE_BACKEND="local", LOCAL_STORAGE_DIR=str(workdir / "recordings"))
-    else:
-        assert seaweed is not None, "seaweedfs needs the seaweed fixture"
-        endpoint = seaweed.endpoint
-        bucket = make_bucket(endpoint)
-        public = endpoint.replace("127.0.0.1", "localhost")
-        env.update(s3_env(endpoint, bucket, S3_PUBLIC_ENDPOINT=public))
+    """Start the app over a new store of `backend` (tests/stores.py: an S3 backend needs the
+    test's `request` for its server; its public endpoint is spelled `localhost` while the app
+    talks to 127.0.0.1) and make an API key for USER. `in_process`: no server, requests go
+    through tests/inproc.py (for API shapes, auth and errors only)."""
     with contextlib.ExitStack() as stack:
-        if bucket:
-            stack.callback(drop_bucket, endpoint, bucket)
+        store = stack.enter_context(new_store(backend, workdir, request, public_host="localhost"))
+        env = {**BASE_ENV, **extra, **store.env}
         server = None if in_process else AppServer(env, workdir)
-        deployment = Deployment(backend, server, workdir, endpoint, bucket, public)
+        deployment = Deployment(store, server, workdir)
         if server is not None:
             stack.callback(server.stop)
             server.start()

@@ -127,16 +127,20 @@ def new_store(
     request: pytest.FixtureRequest | None = None,
     *,
     endpoint: str = "",
+    public_host: str = "",
     **extra: str,
 ) -> Store:
     """A fresh, empty store: `workdir`/recordings, or a new bucket on `endpoint` (by default the
-    session's server for `backend`, which needs `request`). Use it in a `with` block, or close it:
-    closing drops the bucket."""
+    session's server for `backend`, which needs `request`). `public_host`: presigned URLs name it
+    instead of 127.0.0.1 (S3_PUBLIC_ENDPOINT), as they would a proxy's public name. `extra`:
+    more settings for `env`. Use the store in a `with` block, or close it: that drops the bucket."""
     if backend == "local":
         return Store(backend, root=workdir / "recordings", extra=dict(extra))
     if not endpoint:
         assert request is not None, f"{backend} needs the test's request for its server"
         endpoint = s3_endpoint(backend, request)
+    if public_host:
+        extra["S3_PUBLIC_ENDPOINT"] = endpoint.replace("127.0.0.1", public_host)
     return Store(backend, endpoint=endpoint, bucket=make_bucket(endpoint), extra=dict(extra))
 
 

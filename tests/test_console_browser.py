@@ -84,9 +84,8 @@ def browser() -> Iterator[Any]:
 def site(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Deployment]:
-    seaweed = request.getfixturevalue("seaweed") if request.param == "seaweedfs" else None
     workdir = tmp_path_factory.mktemp(f"console-{request.param}")
-    with deploy(request.param, workdir, seaweed) as deployment:
+    with deploy(request.param, workdir, request) as deployment:
         yield deployment
 
 

@@ -39,10 +39,9 @@ SECRET = SIGNING_KEY.encode()
 def site(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Deployment]:
-    seaweed = request.getfixturevalue("seaweed") if request.param == "seaweedfs" else None
     workdir = tmp_path_factory.mktemp(f"auth-{request.param}")
     env = {"LITE_PUBLIC_URL": PUBLIC_URL, "LITE_DOWNLOAD_URL_TTL_SECONDS": str(TTL)}
-    with deploy(request.param, workdir, seaweed, in_process=True, **env) as deployment:
+    with deploy(request.param, workdir, request, in_process=True, **env) as deployment:
         deployment.add("wav", wav_upload(3, 2))
         deployment.add("webm", webm_upload(3, 2))
         deployment.add("theirs", wav_upload(2, 1, seed=9), user_id=OTHER_USER)

@@ -81,9 +81,8 @@ def browser() -> Iterator[Any]:
 def site(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Deployment]:
-    seaweed = request.getfixturevalue("seaweed") if request.param == "seaweedfs" else None
     workdir = tmp_path_factory.mktemp(f"browser-{request.param}")
-    with deploy(request.param, workdir, seaweed) as deployment:
+    with deploy(request.param, workdir, request) as deployment:
         deployment.add("wav", wav_upload(20, 4))
         deployment.add("webm", webm_upload(20, 5))
         deployment.add("recorder", webm_upload(20, 5, seekable=False))

@@ -36,9 +36,8 @@ WAV_RATE, WAV_CHANNELS, WAV_WIDTH = 48000, 2, 2
 def site(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Deployment]:
-    seaweed = request.getfixturevalue("seaweed") if request.param == "seaweedfs" else None
     workdir = tmp_path_factory.mktemp(f"ffmpeg-{request.param}")
-    with deploy(request.param, workdir, seaweed) as deployment:
+    with deploy(request.param, workdir, request) as deployment:
         deployment.add(
             "wav", wav_upload(60, 4, WAV_RATE, WAV_CHANNELS, WAV_WIDTH, seed=3, fast=True)
         )

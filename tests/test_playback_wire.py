@@ -48,9 +48,8 @@ MEDIA = ["wav", "webm"]
 def site(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Deployment]:
-    seaweed = request.getfixturevalue("seaweed") if request.param == "seaweedfs" else None
     workdir = tmp_path_factory.mktemp(f"wire-{request.param}")
-    with deploy(request.param, workdir, seaweed, LITE_CORS_ORIGINS=PLAYER) as deployment:
+    with deploy(request.param, workdir, request, LITE_CORS_ORIGINS=PLAYER) as deployment:
         deployment.add("wav", wav_upload(20, 4))
         deployment.add("webm", webm_upload(20, 5))
         yield deployment

@@ -356,9 +356,8 @@ async def test_zero_byte_object(
 def site(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Deployment]:
-    seaweed = request.getfixturevalue("seaweed") if request.param == "seaweedfs" else None
     workdir = tmp_path_factory.mktemp(f"streaming-{request.param}")
-    with deploy(request.param, workdir, seaweed) as deployment:
+    with deploy(request.param, workdir, request) as deployment:
         # 48 kHz stereo 16-bit, 48 s: 9.2 MB, in four chunks.
         deployment.add("big", wav_upload(48, 4, 48000, 2, 2, seed=1, fast=True))
         deployment.add("doomed", wav_upload(2, 1, seed=2))
