@@ -123,8 +123,9 @@ class Store:
 
 def new_store(
     backend: str,
-    workdir: Path,
+    workdir: Path | None = None,
     request: pytest.FixtureRequest | None = None,
+    /,
     *,
     endpoint: str = "",
     public_host: str = "",
@@ -135,6 +136,7 @@ def new_store(
     instead of 127.0.0.1 (S3_PUBLIC_ENDPOINT), as they would a proxy's public name. `extra`:
     more settings for `env`. Use the store in a `with` block, or close it: that drops the bucket."""
     if backend == "local":
+        assert workdir is not None, "a local store needs a directory"
         return Store(backend, root=workdir / "recordings", extra=dict(extra))
     if not endpoint:
         assert request is not None, f"{backend} needs the test's request for its server"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import struct
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,6 @@ import pytest
 from lite.assemble import Plan, make_plan, stream_plan
 from lite.chunks import ChunkObject, list_chunks
 from lite.storage.base import Storage, iter_bytes
-from lite.storage.local import LocalStorage
 from tests.ingestkit import byte_slices, wav_master
 from tests.mediafiles import (
     build_riff,
@@ -28,6 +28,7 @@ from tests.mediafiles import (
     streaming_wav,
     wav_from_pcm,
 )
+from tests.stores import new_store
 
 pytestmark = pytest.mark.anyio
 
@@ -36,8 +37,9 @@ EBML = b"\x1a\x45\xdf\xa3"
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Storage:
-    return LocalStorage(str(tmp_path / "store"), fsync=False)
+async def store(tmp_path: Path) -> AsyncIterator[Storage]:
+    async with new_store("local", tmp_path, LOCAL_STORAGE_FSYNC="false").opened() as storage:
+        yield storage
 
 
 async def stored(store: Storage, files: dict[int, bytes], ext: str = "wav") -> list[ChunkObject]:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import drop_bucket, make_bucket
+from tests.stores import new_store
 
 ROOT = Path(__file__).resolve().parent.parent
 ENTRYPOINT = ROOT / "entrypoint.sh"
@@ -90,11 +90,8 @@ def with_mount(tmp_path: Path, point: Path, fstype: str = "ext4") -> Path:
 
 @pytest.fixture
 def s3_bucket(moto_endpoint: str) -> Iterator[tuple[str, str]]:
-    bucket = make_bucket(moto_endpoint)
-    try:
-        yield moto_endpoint, bucket
-    finally:
-        drop_bucket(moto_endpoint, bucket)
+    with new_store("moto", endpoint=moto_endpoint) as store:
+        yield store.endpoint, store.bucket
 
 
 def aws(endpoint: str, **extra: str) -> dict[str, str]:

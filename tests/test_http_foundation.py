@@ -16,8 +16,7 @@ from lite import errors
 from lite.storage.base import iter_bytes
 from lite.storage.local import LocalStorage
 from tests.inproc import inproc_sync_client
-from tests.servers import SeaweedServer, drop_bucket, make_bucket
-from tests.stores import s3_env
+from tests.stores import new_store
 
 ADMIN = {"X-Admin-API-Key": "adm"}
 QUIET = {"LITE_RECONCILE_INTERVAL_SECONDS": "0"}
@@ -25,36 +24,27 @@ QUIET = {"LITE_RECONCILE_INTERVAL_SECONDS": "0"}
 
 @pytest.fixture(scope="module")
 def local_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
-    workdir = tmp_path_factory.mktemp("app-local")
-    env = {
-        "STORAGE_BACKEND": "local",
-        "LOCAL_STORAGE_DIR": str(workdir / "recordings"),
-        "ADMIN_API_TOKEN": "adm",
-        **QUIET,
-    }
-    with inproc_sync_client(env) as client:
+    store = new_store("local", tmp_path_factory.mktemp("app-local"), ADMIN_API_TOKEN="adm", **QUIET)
+    with inproc_sync_client(store.env) as client:
         yield client
 
 
 @pytest.fixture(scope="module")
-def seaweed_app(seaweed: SeaweedServer) -> Iterator[httpx.Client]:
-    bucket = make_bucket(seaweed.endpoint)
-    env = s3_env(seaweed.endpoint, bucket, ADMIN_API_TOKEN="adm", **QUIET)
-    try:
-        with inproc_sync_client(env) as client:
-            yield client
-    finally:
-        drop_bucket(seaweed.endpoint, bucket)
+def seaweed_app(request: pytest.FixtureRequest) -> Iterator[httpx.Client]:
+    with (
+        new_store("seaweedfs", None, request, ADMIN_API_TOKEN="adm", **QUIET) as store,
+        inproc_sync_client(store.env) as client,
+    ):
+        yield client
 
 
 @pytest.fixture(scope="module")
-def no_bucket_app(seaweed: SeaweedServer) -> Iterator[httpx.Client]:
+def no_bucket_app(request: pytest.FixtureRequest) -> Iterator[httpx.Client]:
     """Its bucket deleted after it started (a missing bucket at start stops `serve` with one
     line: tests/test_serving.py); ADMIN_API_TOKEN unset."""
-    bucket = make_bucket(seaweed.endpoint)
-    env = s3_env(seaweed.endpoint, bucket, **QUIET)
-    with inproc_sync_client(env) as client:
-        drop_bucket(seaweed.endpoint, bucket)
+    store = new_store("seaweedfs", None, request, **QUIET)
+    with inproc_sync_client(store.env) as client:
+        store.close()
         yield client
 
 

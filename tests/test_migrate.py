@@ -18,8 +18,8 @@ import httpx
 import pytest
 
 from tests.ingestkit import ADMIN, SECRET, app_env, new_uid, wav_chunks
-from tests.servers import AppServer, SeaweedServer, app_server, drop_bucket, make_bucket
-from tests.stores import s3_env
+from tests.servers import AppServer, SeaweedServer, app_server
+from tests.stores import new_store, s3_env
 
 RECORDINGS = 200
 CHUNKS = 2
@@ -27,10 +27,9 @@ USERS = (11, 12, 13, 14)
 
 
 @pytest.fixture
-def bucket(seaweed: SeaweedServer) -> Iterator[str]:
-    name = make_bucket(seaweed.endpoint)
-    yield name
-    drop_bucket(seaweed.endpoint, name)
+def bucket(request: pytest.FixtureRequest) -> Iterator[str]:
+    with new_store("seaweedfs", None, request) as store:
+        yield store.bucket
 
 
 async def fill(server: AppServer) -> dict[int, str]:

@@ -29,8 +29,8 @@ from lite.storage.base import (
 from lite.storage.factory import open_storage, s3_options
 from lite.storage.s3 import S3Options, S3Storage
 from lite.storage.s3parts import PART_SIZE
-from tests.servers import SeaweedServer, drop_bucket, free_ports, make_bucket, s3_client
-from tests.stores import s3_env
+from tests.servers import drop_bucket, free_ports, s3_client
+from tests.stores import new_store
 
 pytestmark = pytest.mark.anyio
 
@@ -38,21 +38,10 @@ MIB = 1024 * 1024
 SERVERS = ["seaweedfs", "moto"]
 
 
-def endpoint_of(request: pytest.FixtureRequest, server: str) -> str:
-    if server == "seaweedfs":
-        seaweed: SeaweedServer = request.getfixturevalue("seaweed")
-        return seaweed.endpoint
-    return str(request.getfixturevalue("moto_endpoint"))
-
-
 @pytest.fixture(scope="module", params=SERVERS)
 def bucket_env(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
-    endpoint = endpoint_of(request, request.param)
-    bucket = make_bucket(endpoint)
-    try:
-        yield s3_env(endpoint, bucket)
-    finally:
-        drop_bucket(endpoint, bucket)
+    with new_store(request.param, None, request) as store:
+        yield store.env
 
 
 @pytest.fixture(scope="module")

@@ -24,15 +24,14 @@ from lite.settings import load_settings
 from lite.storage.base import Storage, iter_bytes
 from tests.ingestkit import new_user, wav_chunks
 from tests.lifecyclekit import SECRET, Replica, config, receiver_server
-from tests.stores import opened_storage
+from tests.stores import new_store
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[Storage]:
-    env = {"STORAGE_BACKEND": "local", "LOCAL_STORAGE_DIR": str(tmp_path / "recordings")}
-    async with opened_storage(env) as storage:
+    async with new_store("local", tmp_path).opened() as storage:
         yield storage
 
 
