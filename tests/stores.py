@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,7 @@ from typing import Any
 import anyio.to_thread
 import pytest
 
-from lite.settings import Settings, load_settings
+from lite.settings import load_settings
 from lite.storage.base import Storage
 from lite.storage.factory import open_storage
 from tests.servers import SeaweedServer, drop_bucket, empty_bucket, make_bucket, s3_client
@@ -87,9 +88,6 @@ class Store:
             return local_env(self.root, **self.extra)
         return s3_env(self.endpoint, self.bucket, **self.extra)
 
-    def settings(self) -> Settings:
-        return load_settings(self.env)
-
     def opened(self) -> contextlib.AbstractAsyncContextManager[Storage]:
         return opened_storage(self.env)
 
@@ -101,11 +99,11 @@ class Store:
         return self._view
 
     def empty(self) -> None:
-        """Delete every object (and, on S3, every unfinished multipart upload)."""
+        """Delete everything stored (on S3 also every unfinished multipart upload)."""
         if self.root is not None:
-            # Local stores get a new directory per test instead (see conftest's backend_env).
-            raise NotImplementedError("empty() is for shared buckets")
-        self.view.empty()
+            shutil.rmtree(self.root, ignore_errors=True)
+        else:
+            self.view.empty()
 
     def close(self) -> None:
         if self._view is not None:
