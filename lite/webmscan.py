@@ -2,17 +2,17 @@
 
 Bytes are pushed in with `feed` as they are read from storage; block payloads are skipped, never
 held. The scan keeps what a seekable master needs: the header elements, where each Cluster's body
-lies in the stream, cue points (a keyframe at least every `CUE_SPACING_NS`), and the media's end
-time from the block timecodes.
+lies in the stream, and, from each whole block (`webmblocks.BlockTally`), cue points and the
+media's end time.
 """
 
 from __future__ import annotations
 
 from lite import ebml
 from lite.ebml import EbmlError
-from lite.webmfacts import Block, ClusterSpan, CuePoint, Scan, block_length, track_of
+from lite.webmblocks import BlockTally
+from lite.webmfacts import Block, ClusterSpan, Scan, track_of
 
-CUE_SPACING_NS = 4_000_000_000  # a cue every ~4-5 s keeps a seek's read-ahead short
 _MAX_HEADER_ELEMENT = 4 * 1024 * 1024  # Info, Tracks, Tags: small; larger means not WebM
 _BLOCK_HEAD = 12  # track number (≤ 8 bytes), timecode (2), flags (1), first payload byte
 _KEPT = (ebml.INFO, ebml.TRACKS, ebml.TAGS, ebml.CHAPTERS)
@@ -31,11 +31,7 @@ class WebmScanner:
         self._segment_end: int | None = None
         self._group_end = 0
         self._group: Block | None = None
-        self._latest: dict[int, tuple[int, bytes, int | None]] = {}  # time, toc, duration
-        self._before: dict[int, int | None] = {}
-        self._last_cue: int | None = None
-        self._cue_track = 0
-        self._spacing = CUE_SPACING_NS / 1_000_000
+        self._blocks = BlockTally(self.scan)
 
     def feed(self, data: bytes) -> None:
         self._buf += data
@@ -71,7 +67,7 @@ class WebmScanner:
             self._close_cluster(self._pos)
         if not scan.clusters:
             raise EbmlError("the stream has no Cluster")
-        scan.end_time = self._end_time()
+        scan.end_time = self._blocks.end_time()
         return scan
 
     def _skip_element(self, length: int) -> None:
@@ -161,7 +157,7 @@ class WebmScanner:
             for child, body, _ in ebml.children(scan.info):
                 if child == ebml.TIMECODE_SCALE and ebml.uint(body):
                     scan.timecode_scale = ebml.uint(body)
-            self._spacing = CUE_SPACING_NS / scan.timecode_scale
+            self._blocks.set_timecode_scale(scan.timecode_scale)
             return
         scan.elements.append(data)
         if element_id == ebml.TRACKS:
@@ -170,7 +166,7 @@ class WebmScanner:
                     track = track_of(body)
                     scan.tracks[track.number] = track
             video = [t.number for t in scan.tracks.values() if t.kind == _VIDEO]
-            self._cue_track = min(video or list(scan.tracks) or [0])
+            self._blocks.cue_track = min(video or list(scan.tracks) or [0])
 
     def _at_cluster(self, element_id: int, size: int, head: int) -> bool:
         cluster = self.scan.clusters[-1]
@@ -225,7 +221,7 @@ class WebmScanner:
     def _end_group(self) -> None:
         self._stage = "cluster"
         if self._group is not None and self._group.track:
-            self._record(self._group)
+            self._blocks.record(self._group)
         self._group = None
 
     def _block_head(self, size: int, head: int, start: int) -> Block | None:
@@ -248,84 +244,19 @@ class WebmScanner:
 
     def _commit_pending(self) -> None:
         if self._pending is not None:
-            self._record(self._pending)
+            self._blocks.record(self._pending)
             self._pending = None
 
-    # --- facts of a whole block -------------------------------------------------------------------
-
-    def _record(self, block: Block) -> None:
-        self._note(block.track, block.time, block.start, block.keyframe, block.toc, block.duration)
-
-    def _note(
-        self, track: int, time: int, start: int, key: bool, toc: bytes, duration: int | None = None
-    ) -> None:
-        """One whole block: the latest block of each track gives the end; keyframes give cues."""
-        latest = self._latest.get(track)
-        if latest is None or time >= latest[0]:
-            self._before[track] = latest[0] if latest else None
-            self._latest[track] = (time, toc, duration)
-        if track == self._cue_track and key:
-            self._cue(track, time, start)
-
-    def _cue(self, track: int, time: int, start: int) -> None:
-        """A keyframe of the cue track at `start`: a cue point when the last one is far enough."""
-        if self._last_cue is None or time - self._last_cue >= self._spacing:
-            index = len(self.scan.clusters) - 1
-            relative = start - self.scan.clusters[index].body_start
-            self.scan.cues.append(CuePoint(time, track, index, relative))
-            self._last_cue = time
-
-    def _end_time(self) -> float:
-        scan, end = self.scan, 0.0
-        for number, (time, toc, duration) in self._latest.items():
-            block = Block(number, time, 0, True, duration, toc)
-            length = block_length(block, scan.tracks.get(number), scan.timecode_scale)
-            before = self._before.get(number)
-            if length is None:
-                length = time - before if before is not None else 0
-            end = max(end, time + max(length, 0))
-        return end
-
     def _fast_blocks(self) -> None:
-        """Whole SimpleBlocks with a one-byte track number, read straight from the buffer: the
-        bulk of a recording (hundreds of thousands of blocks), so this loop does the least: a
-        track's latest block and the keyframes that become cues; Opus TOC bytes are copied
-        only for each track's last block of the batch."""
-        buf, i = self._buf, 0
+        """A run of plain SimpleBlocks, read by the tally straight from the buffer."""
         cluster = self.scan.clusters[-1]
-        base = cluster.timecode
-        if base is None:
+        if cluster.timecode is None:
             return
+        buf = self._buf
         limit = len(buf) if cluster.end is None else min(len(buf), cluster.end - self._pos)
-        latest, before, cue_track = self._latest, self._before, self._cue_track
-        last_at: dict[int, tuple[int, int, int]] = {}  # track -> payload start, end, flags
-        while i + 3 < limit and buf[i] == 0xA3:
-            first = buf[i + 1]
-            if first & 0x80 and first != 0xFF:
-                size, body = first & 0x7F, i + 2
-            elif first & 0x40 and (first != 0x7F or buf[i + 2] != 0xFF):
-                size, body = ((first & 0x3F) << 8) | buf[i + 2], i + 3
-            else:
-                break
-            end = body + size
-            if end > limit or size < 4 or not buf[body] & 0x80:
-                break
-            track, flags = buf[body] & 0x7F, buf[body + 3]
-            relative = (buf[body + 1] << 8) | buf[body + 2]
-            time = base + (relative - 0x10000 if relative & 0x8000 else relative)
-            newest = latest.get(track)
-            if newest is None or time >= newest[0]:
-                before[track] = newest[0] if newest else None
-                latest[track] = (time, b"", None)
-                last_at[track] = (body + 4, end, flags)
-            if track == cue_track and flags & 0x80:
-                self._cue(track, time, self._pos + i)
-            i = end
-        for track, (start, end, flags) in last_at.items():
-            toc = b"" if flags & 0x06 else bytes(buf[start : min(end, start + 2)])
-            latest[track] = (latest[track][0], toc, None)
-        if i:
-            self._consume(i)
+        taken = self._blocks.fast_blocks(buf, self._pos, limit, cluster.timecode)
+        if taken:
+            self._consume(taken)
 
     def _close_cluster(self, end: int) -> None:
         cluster = self.scan.clusters[-1]
