@@ -5,22 +5,16 @@ from __future__ import annotations
 import platform
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from importlib import metadata
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from lite import __version__
+
 # Storage calls take from well under a millisecond (local stat) to seconds (a large S3 put).
 STORAGE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 FINALIZE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
-
-
-def _version() -> str:
-    try:
-        return metadata.version("vexa-lite")
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 class Metrics:
@@ -29,7 +23,7 @@ class Metrics:
         self._http_and_ingest()
         self._finalize_and_upkeep()
         self.build = Info("lite_build", "Version of the running service", registry=self.registry)
-        self.build.info({"version": _version(), "python": platform.python_version()})
+        self.build.info({"version": __version__, "python": platform.python_version()})
         # Async work to run before each scrape (e.g. counting open sessions); set by the app.
         self.before_scrape: list[Callable[[], Awaitable[None]]] = []
 

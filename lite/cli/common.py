@@ -23,10 +23,10 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise Exit(message, code)
 
 
-def settings_or_exit() -> Settings:
+def settings_or_exit(environ: dict[str, str] | None = None) -> Settings:
     """The environment over `.env` in the working directory: the same for serve and every tool."""
     try:
-        return load_settings(read_environment())
+        return load_settings(read_environment() if environ is None else environ)
     except ConfigError as exc:
         fail(exc.message)
 

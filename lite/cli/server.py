@@ -107,7 +107,17 @@ def _port_problem(host: str, port: int) -> str | None:
     return None
 
 
-async def _serve(settings: Settings, config: Any) -> None:
+async def _serve(settings: Settings, config: Any, environ: dict[str, str]) -> None:
+    """Check the storage and the port, then serve, all on one event loop."""
+    problem = await storage_problem(settings) or _port_problem(settings.lite_host, settings.port)
+    if problem:
+        fail(problem)
+    log = logging.getLogger("lite")
+    log.info("storage: %s (%s)", settings.storage_backend, settings.backend_reason)
+    for setting in SETTINGS:  # what this process was told, secrets hidden
+        if setting.name in environ:
+            log.info("setting %s", describe(setting, environ))
+
     from hypercorn.asyncio import serve
 
     from lite import hypercorn_fix
@@ -124,23 +134,15 @@ async def _serve(settings: Settings, config: Any) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     from lite.logs import configure_logging
 
-    settings = settings_or_exit()
+    environ = read_environment()
+    settings = settings_or_exit(environ)
     configure_logging(settings.lite_log_level, settings.lite_log_format)
     host = args.host or settings.lite_host
     port = settings.port if args.port is None else args.port
     config = hypercorn_config(args.config)
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
     config.workers = 1  # serve() runs in this process; the file's 0 means the same to the CLI
-    problem = asyncio.run(storage_problem(settings)) or _port_problem(host, port)
-    if problem:
-        fail(problem)
-    log = logging.getLogger("lite")
-    log.info("storage: %s (%s)", settings.storage_backend, settings.backend_reason)
-    environ = read_environment()
-    for setting in SETTINGS:  # what this process was told, secrets hidden
-        if setting.name in environ:
-            log.info("setting %s", describe(setting, environ))
-    asyncio.run(_serve(settings.replace(lite_host=host, port=port), config))
+    asyncio.run(_serve(settings.replace(lite_host=host, port=port), config, environ))
     return 0
 
 

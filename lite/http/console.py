@@ -1,12 +1,16 @@
 """The console (a page for people at `/`), the OpenAPI document and its Swagger UI at `/docs`.
 
-Files come from the package (lite/console/), read once; nothing is fetched from elsewhere.
+Files come from the package (lite/console/), read once on first request (not at start-up: the
+Swagger bundle alone is 1.7 MB to read and hash, and the OpenAPI document has to be built);
+nothing is fetched from elsewhere.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 
@@ -14,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from lite import csp, openapi
+from lite import csp
 from lite.errors import ResourceNotFound
 from lite.settings import Settings
 
@@ -60,41 +64,52 @@ def _serve(request: Request, asset: Asset, policy: str | None = None) -> Respons
     return Response(asset.body, headers=headers, media_type=asset.content_type)
 
 
-def _files(names: tuple[str, ...], *folder: str) -> dict[str, Asset]:
-    return {name: _asset(*folder, name) for name in names}
+def _once(load: Callable[[], Asset]) -> Callable[[], Asset]:
+    """`load` run on the first call only (concurrent first calls may both load: same result)."""
+    return functools.cache(load)
 
 
-def routes(settings: Settings) -> list[BaseRoute]:
-    page = _asset("index.html")
-    docs = _asset("docs.html")
-    console_files = _files(CONSOLE_FILES)
-    docs_files = _files(DOCS_FILES, "vendor", "swagger-ui")
+def _files(names: tuple[str, ...], *folder: str) -> dict[str, Callable[[], Asset]]:
+    return {name: _once(functools.partial(_asset, *folder, name)) for name in names}
+
+
+def _spec(settings: Settings) -> Asset:
+    from lite import openapi  # built only when someone asks for the document
+
     document = openapi.document()
     if settings.lite_public_url:
         document["servers"] = [{"url": settings.lite_public_url}]
-    spec = _json_asset(document)
+    return _json_asset(document)
+
+
+def routes(settings: Settings) -> list[BaseRoute]:
+    page = _once(functools.partial(_asset, "index.html"))
+    docs = _once(functools.partial(_asset, "docs.html"))
+    console_files = _files(CONSOLE_FILES)
+    docs_files = _files(DOCS_FILES, "vendor", "swagger-ui")
+    spec = _once(functools.partial(_spec, settings))
     page_policy = csp.console_policy(csp.media_origins(settings))
 
     async def index(request: Request) -> Response:
-        return _serve(request, page, page_policy)
+        return _serve(request, page(), page_policy)
 
     async def console_file(request: Request) -> Response:
         found = console_files.get(request.path_params["name"])
         if found is None:
             raise ResourceNotFound("no such console file")
-        return _serve(request, found)
+        return _serve(request, found())
 
     async def openapi_json(request: Request) -> Response:
-        return _serve(request, spec)
+        return _serve(request, spec())
 
     async def docs_page(request: Request) -> Response:
-        return _serve(request, docs, csp.docs_policy())
+        return _serve(request, docs(), csp.docs_policy())
 
     async def docs_file(request: Request) -> Response:
         found = docs_files.get(request.path_params["name"])
         if found is None:
             raise ResourceNotFound("no such docs file")
-        return _serve(request, found)
+        return _serve(request, found())
 
     return [
         Route("/", index, methods=["GET"]),
