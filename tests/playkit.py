@@ -284,7 +284,7 @@ class Deployment:
         """Descriptors of the app pointing into the local store (0 on S3)."""
         if self.backend != "local":
             return 0
-        root = str(self.workdir / "recordings")
+        root = str(self.store.root)
         return sum(1 for target in fd_targets(self.pid) if target.startswith(root))
 
     def open_client_ports(self) -> set[int]:

@@ -15,13 +15,14 @@ import pytest
 
 from tests.ingestkit import ADMIN, SECRET, app_env, new_uid, wav_chunks
 from tests.servers import AppServer, app_server
+from tests.stores import local_env
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[AppServer]:
-    env = app_env({"STORAGE_BACKEND": "local", "LOCAL_STORAGE_DIR": str(tmp_path / "rec")})
+    env = app_env(local_env(tmp_path / "rec"))
     with app_server(env, tmp_path) as started:
         yield started
 

@@ -12,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.ingestkit import ADMIN, SECRET, app_env, new_uid, wav_chunks
 from tests.servers import AppServer, app_server
+from tests.stores import local_env
 
 USER = 21
 RAW = "/recordings/{recording_id}/media/{media_id}/raw"
@@ -20,7 +21,7 @@ Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[AppServer]:
-    local = {"STORAGE_BACKEND": "local", "LOCAL_STORAGE_DIR": str(tmp_path / "rec")}
+    local = local_env(tmp_path / "rec")
     with app_server(app_env(local, LOCAL_STORAGE_FSYNC="false"), tmp_path) as started:
         yield started
 

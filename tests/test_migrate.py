@@ -19,7 +19,7 @@ import pytest
 
 from tests.ingestkit import ADMIN, SECRET, app_env, new_uid, wav_chunks
 from tests.servers import AppServer, SeaweedServer, app_server
-from tests.stores import new_store, s3_env
+from tests.stores import local_env, new_store, s3_env
 
 RECORDINGS = 200
 CHUNKS = 2
@@ -126,7 +126,7 @@ def without_etags(payload: bytes) -> Any:
 @pytest.mark.timeout(300)
 def test_migrate_to_seaweedfs_and_back(seaweed: SeaweedServer, bucket: str, tmp_path: Path) -> None:
     source = tmp_path / "source" / "recordings"
-    local = {"STORAGE_BACKEND": "local", "LOCAL_STORAGE_DIR": str(source)}
+    local = local_env(source)
     with app_server(app_env(local, LOCAL_STORAGE_FSYNC="false"), tmp_path) as server:
         api_keys = anyio.run(fill, server)
         before = {user: listing(server.url, key) for user, key in api_keys.items()}

@@ -19,6 +19,7 @@ from lite.app import create_app
 from lite.http import console
 from lite.settings import load_settings
 from tests.playkit import ADMIN_TOKEN, INTERNAL_SECRET, Deployment, deploy
+from tests.stores import local_env
 
 pytestmark = pytest.mark.anyio
 SCHEMATHESIS_EXAMPLES = 5
@@ -26,7 +27,7 @@ SCHEMATHESIS_SECONDS = 300  # a bound: ~30 s on an idle machine, ~100 s on a bus
 
 
 def _app_routes(tmp_path: Path) -> set[tuple[str, str]]:
-    settings = load_settings({"STORAGE_BACKEND": "local", "LOCAL_STORAGE_DIR": str(tmp_path)})
+    settings = load_settings(local_env(tmp_path))
     found = set()
     for route in create_app(settings).routes:
         assert isinstance(route, Route), f"{route!r}: only plain routes can be documented"
@@ -81,7 +82,7 @@ def test_file_names_in_the_document_are_the_served_ones() -> None:
 
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    settings = load_settings({"STORAGE_BACKEND": "local", "LOCAL_STORAGE_DIR": str(tmp_path)})
+    settings = load_settings(local_env(tmp_path))
     transport = httpx.ASGITransport(app=create_app(settings))
     async with httpx.AsyncClient(transport=transport, base_url="http://lite") as found:
         yield found
@@ -107,13 +108,7 @@ async def test_served_document_and_docs_page(client: httpx.AsyncClient) -> None:
 
 
 async def test_public_url_becomes_the_server(tmp_path: Path) -> None:
-    settings = load_settings(
-        {
-            "STORAGE_BACKEND": "local",
-            "LOCAL_STORAGE_DIR": str(tmp_path),
-            "LITE_PUBLIC_URL": "https://rec.example.com",
-        }
-    )
+    settings = load_settings(local_env(tmp_path, LITE_PUBLIC_URL="https://rec.example.com"))
     transport = httpx.ASGITransport(app=create_app(settings))
     async with httpx.AsyncClient(transport=transport, base_url="http://lite") as client:
         answer = await client.get("/openapi.json")

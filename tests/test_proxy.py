@@ -19,6 +19,7 @@ from lite.settings import load_settings
 from tests.ingestkit import api_key, app_env, new_uid, new_user, put_chunk, wav_chunks, wav_master
 from tests.nginxkit import NginxProxy
 from tests.servers import AppServer, app_server
+from tests.stores import local_env
 
 pytestmark = pytest.mark.anyio
 
@@ -127,7 +128,7 @@ def test_trusted_proxies_accept_addresses_and_networks() -> None:
 def behind_nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AppServer, str]]:
     tmp = tmp_path_factory.mktemp("proxy")
     env = app_env(
-        {"STORAGE_BACKEND": "local", "LOCAL_STORAGE_DIR": str(tmp / "recordings")},
+        local_env(tmp / "recordings"),
         LITE_TRUSTED_PROXIES="127.0.0.1",
     )
     with app_server(env, tmp) as app:
@@ -191,7 +192,7 @@ async def test_links_through_nginx_are_absolute_and_play_with_ranges(
 async def test_forged_forwarded_host_from_an_untrusted_client_is_ignored(
     tmp_path: Path,
 ) -> None:
-    env = app_env({"STORAGE_BACKEND": "local", "LOCAL_STORAGE_DIR": str(tmp_path / "rec")})
+    env = app_env(local_env(tmp_path / "rec"))
     with app_server(env, tmp_path) as app:
         async with httpx.AsyncClient(base_url=app.url, timeout=30) as http:
             headers = {"X-API-Key": await api_key(http, new_user()), **FORWARDED}
@@ -202,7 +203,7 @@ async def test_forged_forwarded_host_from_an_untrusted_client_is_ignored(
 
 async def test_public_url_wins_over_forwarded_headers(tmp_path: Path) -> None:
     env = app_env(
-        {"STORAGE_BACKEND": "local", "LOCAL_STORAGE_DIR": str(tmp_path / "rec")},
+        local_env(tmp_path / "rec"),
         LITE_TRUSTED_PROXIES="127.0.0.1",
         LITE_PUBLIC_URL="https://recordings.example.org/",
     )

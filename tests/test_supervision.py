@@ -15,6 +15,7 @@ from lite.reconciler import Reconciler
 from tests.ingestkit import ADMIN, SECRET, app_env, new_uid, wav_chunks
 from tests.inproc import inproc_client
 from tests.servers import app_server
+from tests.stores import local_env
 
 USER = 31
 
@@ -40,7 +41,7 @@ def reconciler_errors(http: httpx.Client) -> float:
 def test_a_corrupted_manifest_is_logged_and_skipped_while_others_finalize(tmp_path: Path) -> None:
     root = tmp_path / "rec"
     env = app_env(
-        {"STORAGE_BACKEND": "local", "LOCAL_STORAGE_DIR": str(root)},
+        local_env(root),
         LITE_RECONCILE_INTERVAL_SECONDS="1",
         LITE_SESSION_IDLE_SECONDS="1",
         LOCAL_STORAGE_FSYNC="false",
@@ -79,11 +80,7 @@ async def test_a_dead_reconciler_makes_readyz_503_naming_it(
         raise RuntimeError("the loop broke")
 
     monkeypatch.setattr(Reconciler, "run_forever", dies)
-    env = {
-        "STORAGE_BACKEND": "local",
-        "LOCAL_STORAGE_DIR": str(tmp_path),
-        "LITE_RECONCILE_INTERVAL_SECONDS": "1",
-    }
+    env = local_env(tmp_path, LITE_RECONCILE_INTERVAL_SECONDS="1")
     async with inproc_client(env) as http:
         deadline = time.monotonic() + 10
         while (answer := await http.get("/readyz")).status_code == 200:

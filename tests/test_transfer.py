@@ -14,6 +14,7 @@ import httpx
 from tests.ingestkit import ADMIN, app_env
 from tests.mediafiles import make_wav
 from tests.servers import app_server
+from tests.stores import local_env
 
 
 def cli(cwd: Path, url: str, key: str, *args: str) -> dict[str, Any]:
@@ -31,7 +32,7 @@ def cli(cwd: Path, url: str, key: str, *args: str) -> dict[str, Any]:
 
 
 def test_upload_then_download_and_resume(tmp_path: Path) -> None:
-    env = app_env({"STORAGE_BACKEND": "local", "LOCAL_STORAGE_DIR": str(tmp_path / "rec")})
+    env = app_env(local_env(tmp_path / "rec"))
     original = tmp_path / "meeting.wav"
     original.write_bytes(make_wav(3.0, 16000, 1, seed=5))
     with app_server(env, tmp_path) as server, httpx.Client(base_url=server.url) as http:

@@ -15,6 +15,7 @@ import httpx
 
 from tests.ingestkit import SECRET, app_env, new_uid, wav_chunks
 from tests.servers import app_server
+from tests.stores import local_env
 
 USER = 41
 
@@ -58,7 +59,7 @@ def kinds(report: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
 
 def test_verify_finds_each_damage_and_repair_fixes_what_is_safe(tmp_path: Path) -> None:
     root = tmp_path / "rec"
-    env = app_env({"STORAGE_BACKEND": "local", "LOCAL_STORAGE_DIR": str(root)})
+    env = app_env(local_env(root))
     with app_server(env, tmp_path) as server, httpx.Client(base_url=server.url) as http:
         (flipped, flipped_uid), (truncated, truncated_uid), (fine, fine_uid) = (
             record(http, wav_chunks(2, seed=n)) for n in (0, 10, 20)

@@ -17,6 +17,7 @@ import pytest
 from tests.ingestkit import ADMIN, SECRET, app_env, new_uid, new_user
 from tests.mediafiles import make_webm, pcm
 from tests.servers import AppServer, app_server
+from tests.stores import local_env
 from tests.vexa import botkit
 from tests.vexa.botkit import (
     BotRun,
@@ -101,7 +102,7 @@ class Lite:
 @pytest.fixture(scope="module")
 def lite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lite]:
     tmp = tmp_path_factory.mktemp("vexa-lite")
-    env = app_env({"STORAGE_BACKEND": "local", "LOCAL_STORAGE_DIR": str(tmp / "recordings")})
+    env = app_env(local_env(tmp / "recordings"))
     with app_server(env, tmp) as server, httpx.Client(base_url=server.url, timeout=30) as http:
         yield Lite(server, http)
 

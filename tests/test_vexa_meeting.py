@@ -17,6 +17,7 @@ import pytest
 from tests.browserkit import launch_chromium, requires_chromium
 from tests.ingestkit import ADMIN, SECRET, app_env, new_uid, new_user
 from tests.servers import app_server
+from tests.stores import local_env
 from tests.test_playback_browser import Player, page_origin
 from tests.vexa import botkit
 from tests.vexa.botkit import RunBot, build_recording_master, timeslices, write_blobs
@@ -57,7 +58,7 @@ def test_a_two_hour_meeting_arrives_whole_and_plays(
     vexa_bot: RunBot, browser: Any, player_page: str, tmp_path: Path
 ) -> None:
     slices = timeslices(two_hours(tmp_path), SECONDS // SLICE)
-    env = app_env({"STORAGE_BACKEND": "local", "LOCAL_STORAGE_DIR": str(tmp_path / "store")})
+    env = app_env(local_env(tmp_path / "store"))
     with app_server(env, tmp_path) as server, httpx.Client(base_url=server.url) as http:
         user, uid = new_user(), new_uid()
         key = {

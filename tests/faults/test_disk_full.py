@@ -17,6 +17,7 @@ import pytest
 from tests.faults.conftest import Figures
 from tests.faults.kit import Restartable, Session, Tally, audit, client, send_session
 from tests.ingestkit import api_key, app_env, new_uid, new_user, wav_chunks, wav_master
+from tests.stores import local_env
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(900)]
 
@@ -67,7 +68,7 @@ async def lasting_partial_files(root: Path) -> int:
 
 async def test_disk_full(small_disk: Path, tmp_path: Path, figures: Figures) -> None:
     root = small_disk / "recordings"
-    env = app_env({"STORAGE_BACKEND": "local", "LOCAL_STORAGE_DIR": str(root)})
+    env = app_env(local_env(root))
     user = new_user()
     done = Session(new_uid(), user, wav_chunks(4, seconds=0.2, seed=1))
     sessions = [

@@ -16,8 +16,8 @@ from lite.storage import s3
 from tests.faults.conftest import Figures
 from tests.faults.kit import Audit, Restartable, Session, Tally, audit, client, send_session
 from tests.ingestkit import app_env, new_uid, new_user, wav_chunks
-from tests.servers import SeaweedServer, drop_bucket, make_bucket
-from tests.stores import s3_env
+from tests.servers import SeaweedServer
+from tests.stores import new_store
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(900)]
 
@@ -41,11 +41,8 @@ def own_seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedSer
 
 @pytest.fixture
 def env(own_seaweed: SeaweedServer) -> Iterator[dict[str, str]]:
-    bucket = make_bucket(own_seaweed.endpoint)
-    try:
-        yield app_env(s3_env(own_seaweed.endpoint, bucket))
-    finally:
-        drop_bucket(own_seaweed.endpoint, bucket)
+    with new_store("seaweedfs", endpoint=own_seaweed.endpoint) as store:
+        yield app_env(store.env)
 
 
 def new_sessions(seed: int) -> list[Session]:
