@@ -122,6 +122,14 @@ class PayloadTooLarge(LiteError):
     code = "payload_too_large"
 
 
+class Busy(LiteError):
+    """More chunk bytes are arriving than the server holds in memory at once: send it again after
+    the Retry-After seconds (nothing of this body was read or stored)."""
+
+    status = 503
+    code = "busy"
+
+
 class ChecksumMismatch(BadRequest):
     code = "checksum_mismatch"
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from lite import ids, keys
+from lite.budget import ByteBudget
 from lite.catalog import Catalog, SessionGone
 from lite.chunks import GuardedBody
 from lite.errors import LiteError, ResourceNotFound, Sealed
@@ -52,10 +53,13 @@ class IngestService:
         max_chunk_bytes: int,
         default_user_id: int = UNASSIGNED,
         on_unowned: Callable[[str], None] | None = None,
+        memory_bytes: int = 0,
     ) -> None:
         self.storage = storage
         self.catalog = catalog
         self.max_chunk_bytes = max_chunk_bytes
+        # Chunk bytes in memory at once (LITE_CHUNK_MEMORY_BYTES), held by the doors per upload.
+        self.memory = ByteBudget(memory_bytes)
         self.owners = OwnerResolver(catalog, default_user_id, on_unowned)
         self.chunks = ChunkStore(storage)
         self.finalizer = Finalizer(storage, catalog)

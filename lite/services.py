@@ -88,6 +88,7 @@ def _ingest(
         settings.lite_max_chunk_bytes,
         settings.lite_default_user_id,
         lambda owner: metrics.unowned_chunks.labels(owner).inc(),
+        settings.lite_chunk_memory_bytes,
     )
     ingest.wav_gap_fill = settings.lite_wav_gap_fill == "silence"
     return ingest

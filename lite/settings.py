@@ -69,6 +69,7 @@ class Settings:
     lite_session_idle_seconds: int
     lite_reconcile_interval_seconds: int
     lite_max_chunk_bytes: int
+    lite_chunk_memory_bytes: int
     lite_max_ranges: int
     lite_cache_max_age: int
     lite_cors_origins: str

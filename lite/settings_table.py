@@ -132,6 +132,15 @@ SETTINGS: tuple[Setting, ...] = (
         minimum=1,
     ),
     Setting(
+        "LITE_CHUNK_MEMORY_BYTES",
+        str(128 * 1024**2),
+        "Chunk bytes held in memory at once, over all uploads (each counts its length, at most "
+        "16 MiB); an upload that would pass it gets 503 with `Retry-After` before its body is "
+        "read; 0: no limit",
+        "int",
+        minimum=0,
+    ),
+    Setting(
         "LITE_MAX_RANGES",
         "16",
         "Most ranges served as `multipart/byteranges`; more: the whole 200",

@@ -102,7 +102,7 @@ def test_storage_backends_see_only_the_storage_interface() -> None:
 
 
 PURE = ["lite.errors", "lite.ids", "lite.keys", "lite.ranges", "lite.wav", "lite.tokens"]
-PURE += ["lite.settings_table", "lite.settings_checks", "lite.backend_choice"]
+PURE += ["lite.settings_table", "lite.settings_checks", "lite.backend_choice", "lite.budget"]
 # WebM: EBML elements, the facts of a stream, its one-pass scan and the seekable layout.
 PURE += ["lite.ebml", "lite.webmfacts", "lite.webmblocks", "lite.webmscan", "lite.webmmaster"]
 # The OpenAPI document: Python data, one module an area of the API.

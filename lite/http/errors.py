@@ -53,9 +53,10 @@ async def lite_error(request: Request, exc: Exception) -> Response:
         response.headers["Retry-After"] = RETRY_AFTER_SECONDS
     if status == 401:
         response.headers["WWW-Authenticate"] = "Bearer"
-    if status in (413, 415):
+    if status in (413, 415) or isinstance(exc, e.Busy):
         # A client sends its whole body before it reads the answer: unread bytes would make the
-        # kernel reset the connection and the 413 would never arrive. Read (bounded) and close.
+        # kernel reset the connection and the answer would never arrive. Read (bounded, nothing
+        # kept) and close.
         await _drain(request)
         response.headers["Connection"] = "close"
     return response

@@ -3,7 +3,8 @@ finalize calls for recorders."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+import contextlib
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
 from starlette.datastructures import UploadFile
@@ -13,6 +14,7 @@ from starlette.routing import Route
 from starlette.types import Message, Receive
 
 from lite import keys, media, render
+from lite.budget import ByteBudget
 from lite.errors import BadRequest, PayloadTooLarge
 from lite.http.auth import require_uploader, services
 from lite.http.bodies import json_object
@@ -20,6 +22,9 @@ from lite.ingest import ChunkIn, Received, Uploader
 
 _FALSE = ("false", "0", "no", "off")
 _MULTIPART_OVERHEAD = 1024 * 1024  # form fields and boundaries around the file part
+# A longer body streams through to storage: at most this much of it is in memory at once (the
+# copy kept to replace a damaged stored chunk, and a backend's write buffer or part).
+_HELD_AT_MOST = 16 * 1024 * 1024
 
 
 def _check_length(request: Request, limit: int) -> None:
@@ -43,6 +48,34 @@ def _limited_receive(receive: Receive, limit: int) -> Receive:
     return wrapped
 
 
+@contextlib.contextmanager
+def _held(request: Request, budget: ByteBudget) -> Iterator[Request]:
+    """The request, its body held against the chunk memory budget until it is answered: the
+    declared length before a byte is read (503 Busy when it does not fit), else the bytes as
+    they arrive."""
+    held = 0
+
+    def hold(amount: int) -> None:
+        nonlocal held
+        amount = min(amount, _HELD_AT_MOST - held)
+        if amount > 0:
+            budget.take(amount)
+            held += amount
+
+    async def counting() -> Message:
+        message = await request.receive()
+        hold(len(message.get("body", b"")))
+        return message
+
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit():
+        hold(int(declared))
+    try:
+        yield Request(request.scope, request.receive if held else counting)
+    finally:
+        budget.give_back(held)
+
+
 def _flag(value: object, default: bool) -> bool:
     if value is None or value == "":
         return default
@@ -63,17 +96,18 @@ async def put_chunk(request: Request) -> Response:
     )
     if not ext:
         raise BadRequest("say the format: a media Content-Type (e.g. audio/wav) or ?format=")
-    chunk = ChunkIn(
-        session_uid=params["session_uid"],
-        media_type=keys.check_token(params["media_type"], "media_type"),
-        seq=keys.check_id(params["seq"], "chunk_seq"),
-        ext=keys.check_ext(ext),
-        body=request.stream(),
-        declared_sha256=request.headers.get("x-content-sha256"),
-        is_final=_flag(request.headers.get("x-final"), False),
-    )
     who = _with_meeting(who, request.query_params.get("meeting_id"))
-    return _stored(await found.ingest.receive(who, chunk, source="recorder"))
+    with _held(request, found.ingest.memory) as held:
+        chunk = ChunkIn(
+            session_uid=params["session_uid"],
+            media_type=keys.check_token(params["media_type"], "media_type"),
+            seq=keys.check_id(params["seq"], "chunk_seq"),
+            ext=keys.check_ext(ext),
+            body=held.stream(),
+            declared_sha256=request.headers.get("x-content-sha256"),
+            is_final=_flag(request.headers.get("x-final"), False),
+        )
+        return _stored(await found.ingest.receive(who, chunk, source="recorder"))
 
 
 def _with_meeting(who: Uploader, meeting_id: object) -> Uploader:
@@ -102,7 +136,12 @@ async def vexa_upload(request: Request) -> Response:
     limit = found.settings.lite_max_chunk_bytes + _MULTIPART_OVERHEAD
     _check_length(request, limit)
     await require_uploader(request, None)  # bad credentials: 401 before a byte of the form is read
-    limited = Request(request.scope, _limited_receive(request.receive, limit))
+    with _held(request, found.ingest.memory) as held:
+        limited = Request(request.scope, _limited_receive(held.receive, limit))
+        return await _vexa_form(request, limited)
+
+
+async def _vexa_form(request: Request, limited: Request) -> Response:
     async with limited.form(max_files=1, max_fields=64) as form:
         fields = _fields(form)
         upload = form.get("file")
@@ -123,7 +162,7 @@ async def vexa_upload(request: Request) -> Response:
             body=_upload_stream(upload),
             is_final=_flag(fields.get("is_final"), True),
         )
-        result = await found.ingest.receive(who, chunk, source="vexa-bot")
+        result = await services(request).ingest.receive(who, chunk, source="vexa-bot")
     return _stored(result)
 
 
