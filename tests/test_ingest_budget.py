@@ -5,7 +5,6 @@ refused one is accepted when sent again."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -15,7 +14,6 @@ import pytest
 
 from tests.ingestkit import (
     SECRET,
-    StoreView,
     app_env,
     bearer,
     chunk_keys,
@@ -30,6 +28,7 @@ from tests.ingestkit import (
 )
 from tests.mediafiles import make_wav
 from tests.servers import app_server
+from tests.stores import new_store
 
 pytestmark = pytest.mark.anyio
 
@@ -79,12 +78,11 @@ async def chunk_shas(http: httpx.AsyncClient, uid: str, user: int) -> list[str]:
 async def test_a_full_budget_answers_503_with_retry_after_and_loses_nothing(
     tmp_path: Path, door: str
 ) -> None:
-    env = app_env(
-        {"STORAGE_BACKEND": "local", "LOCAL_STORAGE_DIR": str(tmp_path / "recordings")},
-        LITE_CHUNK_MEMORY_BYTES=str(BUDGET),
-    )
-    store = StoreView(env)
-    with app_server(env, tmp_path) as server, contextlib.closing(store):
+    with (
+        new_store("local", tmp_path, LITE_CHUNK_MEMORY_BYTES=str(BUDGET)) as stored,
+        app_server(app_env(stored.env), tmp_path) as server,
+    ):
+        store = stored.view
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
             user, holder_uid, uid, gate = new_user(), new_uid(), new_uid(), anyio.Event()
             first = make_wav(0.5, seed=2)
