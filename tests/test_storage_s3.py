@@ -7,9 +7,11 @@ fresh bucket costs most of a second on SeaweedFS.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -496,3 +498,38 @@ async def test_an_aws_url_is_signed_for_amazon_without_any_network() -> None:
     assert "prod-recordings" in parts.hostname + parts.path
     assert "eu-west-1" in url
     assert "secret" not in url
+
+
+@pytest.mark.slow
+async def test_reads_from_a_stopped_seaweedfs_are_unavailable_never_a_hang(
+    tmp_path: Path,
+) -> None:
+    """SIGSTOP mid-stream and before a read: both fail as Unavailable within the read timeouts;
+    after SIGCONT the pooled reads work again."""
+    server = SeaweedServer(tmp_path).start()
+    try:
+        bucket = make_bucket(server.endpoint)
+        options = dataclasses.replace(
+            unreachable_options(2), endpoint_url=server.endpoint, bucket=bucket
+        )
+        store = await S3Storage("s3", options).open()
+        try:
+            payload = os.urandom(32 * MIB)  # more than socket buffers can hold in flight
+            await store.put("big", pieces(payload))
+            reader = await store.open_range("big")
+            server.pause()
+            try:
+                with anyio.fail_after(10), pytest.raises(Unavailable):
+                    async for _ in reader:
+                        pass
+                await reader.aclose()
+                with anyio.fail_after(10), pytest.raises(Unavailable):
+                    await store.open_range("big", 0, 99)
+            finally:
+                server.resume()
+            with anyio.fail_after(10):
+                assert await read(store, "big") == payload
+        finally:
+            await store.aclose()
+    finally:
+        server.stop()
