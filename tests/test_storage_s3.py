@@ -31,7 +31,7 @@ from lite.storage.base import (
 from lite.storage.factory import open_storage, s3_options
 from lite.storage.s3 import S3Options, S3Storage
 from lite.storage.s3parts import PART_SIZE
-from tests.servers import drop_bucket, free_ports, s3_client
+from tests.servers import SeaweedServer, drop_bucket, free_ports, make_bucket, s3_client
 from tests.stores import new_store
 
 pytestmark = pytest.mark.anyio
