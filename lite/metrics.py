@@ -20,6 +20,7 @@ FINALIZE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self._children: dict[tuple[Any, ...], Any] = {}
         self._http_and_ingest()
         self._finalize_and_upkeep()
         self.build = Info("lite_build", "Version of the running service", registry=self.registry)
@@ -86,14 +87,26 @@ class Metrics:
             registry=self.registry,
         )
 
+    def headers_sent(self, method: str, route: str, seconds: float) -> None:
+        self._child(self.latency, method, route).observe(seconds)
+
     def request_done(self, method: str, route: str, status: int, sent: int) -> None:
         """Count one finished request and the body bytes it sent."""
-        self.requests.labels(method, route, str(status)).inc()
+        self._child(self.requests, method, route, str(status)).inc()
         if sent:
-            self.served_bytes.labels(route).inc(sent)
+            self._child(self.served_bytes, route).inc(sent)
 
     def storage_call(self, backend: str, operation: str, outcome: str, seconds: float) -> None:
-        self.storage_seconds.labels(backend, operation, outcome).observe(seconds)
+        self._child(self.storage_seconds, backend, operation, outcome).observe(seconds)
+
+    def _child(self, metric: Any, *values: str) -> Any:
+        # labels() takes a lock and checks its arguments on every call, three or four times a
+        # request; the children it returns live as long as the registry, so they are kept here.
+        key = (metric, *values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
 
     async def refresh(self) -> None:
         for update in self.before_scrape:
@@ -117,10 +130,8 @@ class MetricsMiddleware:
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
-                route = _route_of(scope)
-                self.metrics.latency.labels(scope["method"], route).observe(
-                    time.perf_counter() - started
-                )
+                elapsed = time.perf_counter() - started
+                self.metrics.headers_sent(scope["method"], _route_of(scope), elapsed)
             elif message["type"] == "http.response.body":
                 status["bytes"] += len(message.get("body", b""))
             await send(message)

@@ -23,13 +23,14 @@ from lite.storage.base import Presigner, Storage
 from lite.tokens import sign_raw
 
 Opener = Callable[[int, int], Awaitable[AsyncIterable[bytes]]]
+_MASTERS_CACHED = 10_000  # as many as the recordings cache keeps manifests
 
 
 async def _exists() -> None:
     return None
 
 
-@dataclass
+@dataclass(eq=False)  # compared and hashed by identity: a cached master's source is reused
 class Source:
     """Bytes [start, end] of one media file, with its validators."""
 
@@ -92,6 +93,9 @@ class Playback:
         self.recordings = recordings
         self.secret = secret
         self.link_ttl = link_ttl
+        # A finished master's source, by the media state it was made from: the recordings cache
+        # hands out the same state object until the recording changes, and a new one after.
+        self._masters: dict[tuple[int, int, int], tuple[MediaState, Source]] = {}
 
     async def source(
         self, user_id: int, recording_id: int, media_id: int, fresh: bool = False
@@ -101,8 +105,22 @@ class Playback:
         if state.status == FAILED:
             raise MediaUnplayable("; ".join(state.problems) or "this media file failed to assemble")
         if state.status == COMPLETED and state.format and state.size is not None:
-            return self._master(manifest, state, state.format, state.size)
+            key = (user_id, recording_id, media_id)
+            found = self._masters.get(key)
+            if found is None or found[0] is not state:
+                found = self._remember(
+                    key, state, self._master(manifest, state, state.format, state.size)
+                )
+            return found[1]
         return await self._live(manifest, state)
+
+    def _remember(
+        self, key: tuple[int, int, int], state: MediaState, source: Source
+    ) -> tuple[MediaState, Source]:
+        if len(self._masters) >= _MASTERS_CACHED:
+            self._masters.clear()
+        self._masters[key] = (state, source)
+        return state, source
 
     def _master(self, manifest: Manifest, state: MediaState, ext: str, size: int) -> Source:
         storage, key = self.storage, _master_key(manifest, state, ext)

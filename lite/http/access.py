@@ -9,18 +9,19 @@ never reach the log.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 from typing import Any
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lite.http.errors import BODY_RECEIVED, server_error
-from lite.logs import end_request, request_context, start_request
+from lite.logs import BoundLine, end_request, request_value, start_request
 
 log = logging.getLogger("lite.access")
+_line = BoundLine(log, logging.INFO, "request")
 _WELL_FORMED = re.compile(r"[A-Za-z0-9._:@+=/-]{1,128}")
 HEADER = b"x-request-id"
 
@@ -32,7 +33,14 @@ def request_id_of(scope: Scope) -> str:
             if _WELL_FORMED.fullmatch(text):
                 return text
             break
-    return uuid.uuid4().hex
+    return new_id()
+
+
+def new_id() -> str:
+    """What `uuid.uuid4().hex` gives (random, version and variant bits set), a few times faster."""
+    value = int.from_bytes(os.urandom(16), "big")
+    value = (value & ~(0xF000 << 64) | 0x4000 << 64) & ~(0xC000 << 48) | 0x8000 << 48
+    return f"{value:032x}"
 
 
 def route_of(scope: Scope) -> str:
@@ -84,14 +92,13 @@ class AccessLog:
 
     @staticmethod
     def _log(scope: Scope, seen: dict[str, Any], seconds: float) -> None:
-        log.info(
-            "request",
-            extra={
+        _line(
+            {
                 "method": scope["method"],
                 "route": route_of(scope),
                 "status": seen["status"],
                 "bytes": seen["bytes"],
                 "duration_ms": round(seconds * 1000, 2),
-                "user_id": request_context().get("user_id"),
-            },
+                "user_id": request_value("user_id"),
+            }
         )

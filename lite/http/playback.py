@@ -7,7 +7,9 @@ check that the bytes exist; only GET opens them.
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, Awaitable, Callable
+from datetime import datetime
 from email.utils import format_datetime
+from functools import lru_cache
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -19,19 +21,33 @@ from lite.http.auth import require_user, require_viewer, services
 from lite.http.recordings import base_url
 from lite.http.streaming import MediaResponse, Part
 from lite.playback import Source
+from lite.services import Services
 
 _WATCH_ABOVE = 1024 * 1024
 
 
-def _headers(request: Request, source: Source, disposition: str) -> list[tuple[str, str]]:
-    if source.immutable:
-        cache = f"private, max-age={services(request).settings.lite_cache_max_age}"
-    else:
-        cache = "no-store"
+# A player asks for the same file again and again: its date and file name render once.
+@lru_cache(maxsize=1024)
+def _http_date(when: datetime) -> str:
+    return format_datetime(when, usegmt=True)
+
+
+@lru_cache(maxsize=1024)
+def _disposition(filename: str, attachment: bool) -> str:
+    return media.content_disposition(filename, attachment)
+
+
+@lru_cache(maxsize=16)
+def _private(max_age: int) -> str:
+    return f"private, max-age={max_age}"
+
+
+def _headers(found: Services, source: Source, disposition: str) -> list[tuple[str, str]]:
+    cache = _private(found.settings.lite_cache_max_age) if source.immutable else "no-store"
     return [
         ("Accept-Ranges", "bytes"),
         ("ETag", source.etag),
-        ("Last-Modified", format_datetime(source.last_modified, usegmt=True)),
+        ("Last-Modified", _http_date(source.last_modified)),
         ("Cache-Control", cache),
         ("Content-Disposition", disposition),
         ("X-Content-Type-Options", "nosniff"),
@@ -40,16 +56,17 @@ def _headers(request: Request, source: Source, disposition: str) -> list[tuple[s
 
 async def _respond(request: Request, source: Source, disposition: str) -> MediaResponse:
     """The answer to GET or HEAD: HEAD mirrors GET exactly, ranges and errors included."""
+    found = services(request)
     lowered = {k.lower(): v for k, v in request.headers.items()}
     decision = ranges.decide(
         lowered,
         source.size,
         source.etag,
         source.last_modified,
-        services(request).settings.lite_max_ranges,
+        found.settings.lite_max_ranges,
         date_is_strong=source.immutable,
     )
-    headers = _headers(request, source, disposition)
+    headers = _headers(found, source, disposition)
     body = request.method != "HEAD"
     if decision.status in (304, 412, 416):
         await source.check()
@@ -116,7 +133,7 @@ async def _serve(
     # Most requests carry no query: parsing an empty one costs as much as the rest of a seek.
     query = request.scope.get("query_string")
     attachment = bool(query) and request.query_params.get("download") in ("1", "true")
-    disposition = media.content_disposition(source.filename, attachment)
+    disposition = _disposition(source.filename, attachment)
     return await _respond(request, source, disposition)
 
 

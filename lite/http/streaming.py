@@ -25,9 +25,13 @@ class Part:
 
 async def _close(stream: AsyncIterable[bytes]) -> None:
     closer = getattr(stream, "aclose", None)
-    if closer is not None:
-        with anyio.CancelScope(shield=True):
-            await closer()
+    if closer is None:
+        return
+    if getattr(stream, "closes_at_once", False):
+        await closer()  # it never waits, so no cancellation can cut it short: nothing to shield
+        return
+    with anyio.CancelScope(shield=True):
+        await closer()
 
 
 async def _pass(send: Send, held: bytes, block: bytes) -> bytes:

@@ -20,6 +20,7 @@ class LocalReader:
     range arrives already read (`prefetched`), with the file closed."""
 
     open_readers = 0  # across the process: many concurrent streams read in smaller chunks
+    closes_at_once = True  # aclose() never waits: a caller need not shield it from cancellation
 
     def __init__(
         self, fd: int | None, info: ObjectInfo, start: int, end: int, prefetched: bytes = b""
