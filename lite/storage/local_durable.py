@@ -44,15 +44,17 @@ Publish = Callable[[str, str, str, str | None], os.stat_result]  # (key, temp, p
 
 
 def object_info(key: str, st: os.stat_result, metadata: dict[str, str] | None = None) -> ObjectInfo:
-    # A replace always publishes a new inode, so (inode, mtime, size) changes with every write.
-    tag = f"{st.st_ino:x}-{st.st_mtime_ns:x}-{st.st_size:x}"
+    etag, modified = _validators(st.st_ino, st.st_mtime_ns, st.st_size, st.st_mtime)
     return ObjectInfo(
-        key=key,
-        size=st.st_size,
-        etag=hashlib.sha256(tag.encode()).hexdigest()[:32],
-        modified=datetime.fromtimestamp(st.st_mtime, UTC),
-        metadata=metadata or {},
+        key=key, size=st.st_size, etag=etag, modified=modified, metadata=metadata or {}
     )
+
+
+@functools.lru_cache(maxsize=4096)  # a seek re-opens the same file: its validators repeat
+def _validators(inode: int, mtime_ns: int, size: int, mtime: float) -> tuple[str, datetime]:
+    # A replace always publishes a new inode, so (inode, mtime, size) changes with every write.
+    tag = f"{inode:x}-{mtime_ns:x}-{size:x}"
+    return hashlib.sha256(tag.encode()).hexdigest()[:32], datetime.fromtimestamp(mtime, UTC)
 
 
 def translate(exc: OSError, key: str) -> StorageError:

@@ -210,6 +210,7 @@ def run_local(work: Path, opts: Options) -> list[Row]:
         raw_path = f"/recordings/{rec}/media/{media_id}/raw"
         auth = {"X-API-Key": key}
         _check_range(app.url + raw_path, auth, head, "app /raw")
+        _wait_for_peaks(app.url + raw_path, auth)
         nginx = Nginx(work, master.parent)
         ref = RefApp(work, {"BENCH_FILE": str(master)})
         with running(nginx), running(ref):
@@ -275,6 +276,13 @@ def run_local(work: Path, opts: Options) -> list[Row]:
         app.stop()
     rows += _rss(work, env, raw_path, auth, head, opts)
     return rows
+
+
+def _wait_for_peaks(raw_url: str, auth: dict[str, str]) -> None:
+    """Finalize starts the waveform peaks in the background (a 256 MiB decode in worker threads):
+    wait for them, so they do not share the CPU with the runs measured next."""
+    answer = httpx.get(raw_url.rsplit("/", 1)[0] + "/peaks", headers=auth, timeout=300)
+    answer.raise_for_status()
 
 
 def _head(path: Path) -> bytes:
