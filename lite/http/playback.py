@@ -57,7 +57,10 @@ def _headers(found: Services, source: Source, disposition: str) -> list[tuple[st
 async def _respond(request: Request, source: Source, disposition: str) -> MediaResponse:
     """The answer to GET or HEAD: HEAD mirrors GET exactly, ranges and errors included."""
     found = services(request)
-    lowered = {k.lower(): v for k, v in request.headers.items()}
+    # Straight from the scope: building `request.headers` first costs as much again.
+    lowered = {
+        k.decode("latin-1").lower(): v.decode("latin-1") for k, v in request.scope["headers"]
+    }
     decision = ranges.decide(
         lowered,
         source.size,
