@@ -66,6 +66,8 @@ class S3Reader:
     """A streaming GET answer's body; `aclose` releases the connection, also after an abort (a
     body read to its end goes back to the pool, an unfinished one is closed)."""
 
+    closes_at_once = True  # aclose() never waits: a caller need not shield it from cancellation
+
     def __init__(self, response: aiohttp.ClientResponse | None, info: ObjectInfo) -> None:
         self.info = info
         self._response = response
