@@ -6,12 +6,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from lite import ids, keys, media
-from lite.assemble import Plan, write_plan
 from lite.catalog import Catalog
 from lite.chunks import fingerprint, list_chunks, media_types, missing_seqs
 from lite.errors import Conflict, NotFound
@@ -24,8 +23,10 @@ from lite.manifest import (
     SessionIndex,
     now_iso,
 )
-from lite.masterplan import make_master_plan
 from lite.storage.base import LocalPaths, Presigner, Storage
+
+if TYPE_CHECKING:
+    from lite.assemble import Plan
 
 _BUILD_ATTEMPTS = 10
 # Builds at once; more wait their turn in order. A burst of final chunks (1,000 bots ending
@@ -99,6 +100,9 @@ class Finalizer:
             ):
                 return manifest  # already built from exactly these chunks
             started = time.perf_counter()
+            # Loaded by the first finalize, not at start-up: readiness does not need them.
+            from lite.masterplan import make_master_plan
+
             plan = await make_master_plan(self.storage, chunks, wav_gap_fill=self.wav_gap_fill)
             written = await self._write_master(index, kind, plan)
             final_seq = current.final_seq if current else None
@@ -131,6 +135,8 @@ class Finalizer:
     async def _write_master(self, index: SessionIndex, kind: str, plan: Plan) -> Written | None:
         if not plan.playable or not plan.segments:
             return None
+        from lite.assemble import write_plan
+
         key = keys.master_key(index.user_id, index.recording_id, index.session_uid, kind, plan.ext)
         stored = await write_plan(self.storage, key, plan)
         duration = plan.duration_seconds

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from lite import keys, media
-from lite.assemble import make_plan, stream_plan
 from lite.chunks import fingerprint, walk_media
 from lite.errors import MediaUnplayable, StaleMedia
 from lite.manifest import COMPLETED, FAILED, Manifest, MediaState
@@ -153,6 +152,8 @@ class Playback:
 
     async def _live(self, manifest: Manifest, state: MediaState) -> Source:
         """Still recording: what has arrived, assembled on the fly from the chunks."""
+        from lite.assemble import make_plan, stream_plan  # loaded on first use, not at start-up
+
         storage, kind = self.storage, state.media_type
         walked = await walk_media(
             storage, manifest.user_id, manifest.id, manifest.session_uid, only=[kind]

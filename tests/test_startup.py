@@ -1,7 +1,8 @@
 """Start-up stays lean (issue 16; the time itself is measured by `tests/bench/startup.py`, never
 here): a local-backend app, started through its lifespan and answering `/readyz` 200, has not
 imported what only other paths need: the S3 client, the `.env` parser (no `.env` here), package
-metadata, the OpenAPI document builder."""
+metadata and resources (the console's files), the OpenAPI document builder, the assemblers (first
+finalize or live playback), numpy and PyAV (first waveform peaks)."""
 
 from __future__ import annotations
 
@@ -51,6 +52,11 @@ NOT_AT_START = (
     "dotenv",
     "importlib.metadata",
     "lite.openapi",
+    "importlib.resources",
+    "lite.assemble",
+    "lite.masterplan",
+    "numpy",
+    "av",
 )
 
 

@@ -12,7 +12,6 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import resources
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -40,6 +39,8 @@ class Asset:
 
 
 def _asset(*parts: str) -> Asset:
+    from importlib import resources  # with the first file served, not at start-up
+
     body = resources.files("lite").joinpath("console", *parts).read_bytes()
     suffix = "." + parts[-1].rsplit(".", 1)[-1]
     return Asset(body, _TYPES[suffix], f'"{hashlib.sha256(body).hexdigest()[:32]}"')
