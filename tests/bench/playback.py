@@ -373,6 +373,7 @@ def run_s3(work: Path, opts: Options) -> list[Row]:
         if not presigned.startswith(weed.endpoint):
             raise RuntimeError(f"expected a presigned SeaweedFS URL, got {presigned[:80]}")
         _check_range(raw, auth, head, "app /raw (s3)")
+        _wait_for_peaks(raw, auth)
         _check_range(presigned, {}, head, "SeaweedFS presigned")
         ours = Target("ours", raw, app.process.pid, auth)
         direct = Target("direct", presigned, weed.process.pid)
