@@ -2,7 +2,7 @@
 here): a local-backend app, started through its lifespan and answering `/readyz` 200, has not
 imported what only other paths need: the S3 client, the `.env` parser (no `.env` here), package
 metadata and resources (the console's files), the OpenAPI document builder, the assemblers (first
-finalize or live playback), numpy and PyAV (first waveform peaks)."""
+finalize or live playback), numpy and PyAV (first waveform peaks), httpx (first webhook)."""
 
 from __future__ import annotations
 
@@ -57,6 +57,7 @@ NOT_AT_START = (
     "lite.masterplan",
     "numpy",
     "av",
+    "httpx",
 )
 
 
