@@ -54,14 +54,12 @@ def _headers(found: Services, source: Source, disposition: str) -> list[tuple[st
     ]
 
 
-async def _respond(request: Request, source: Source, disposition: str) -> MediaResponse:
-    """The answer to GET or HEAD: HEAD mirrors GET exactly, ranges and errors included."""
-    found = services(request)
+def _decide(request: Request, found: Services, source: Source) -> ranges.Decision:
     # Straight from the scope: building `request.headers` first costs as much again.
     lowered = {
         k.decode("latin-1").lower(): v.decode("latin-1") for k, v in request.scope["headers"]
     }
-    decision = ranges.decide(
+    return ranges.decide(
         lowered,
         source.size,
         source.etag,
@@ -69,6 +67,12 @@ async def _respond(request: Request, source: Source, disposition: str) -> MediaR
         found.settings.lite_max_ranges,
         date_is_strong=source.immutable,
     )
+
+
+async def _respond(request: Request, source: Source, disposition: str) -> MediaResponse:
+    """The answer to GET or HEAD: HEAD mirrors GET exactly, ranges and errors included."""
+    found = services(request)
+    decision = _decide(request, found, source)
     headers = _headers(found, source, disposition)
     body = request.method != "HEAD"
     if decision.status in (304, 412, 416):
