@@ -20,7 +20,7 @@ import shutil
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 import pytest
@@ -29,6 +29,9 @@ from lite.settings import load_settings
 from lite.storage.base import Storage
 from lite.storage.factory import open_storage
 from tests.servers import SeaweedServer, drop_bucket, empty_bucket, make_bucket, s3_client
+
+if TYPE_CHECKING:
+    from lite.storage.s3 import S3Options
 
 BACKENDS = ["local", "seaweedfs", "moto"]
 
@@ -214,3 +217,22 @@ class StoreView:
             )
         uploads = self._s3.list_multipart_uploads(Bucket=self.bucket).get("Uploads", [])
         return sorted(u["Key"] for u in uploads)
+
+
+def loopback_s3_options(port: int, max_attempts: int) -> S3Options:
+    """S3 options for a test server of our own on a loopback port (or none at all), with short
+    timeouts so a fault shows within a second."""
+    from lite.storage.s3 import S3Options  # botocore only for the tests that use S3
+
+    return S3Options(
+        bucket="b",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        public_endpoint_url=None,
+        region="us-east-1",
+        access_key="testing",
+        secret_key="testing",
+        path_style=True,
+        connect_timeout=1,
+        read_timeout=1,
+        max_attempts=max_attempts,
+    )

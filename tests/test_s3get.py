@@ -14,8 +14,9 @@ import anyio
 import pytest
 
 from lite.storage.base import NotFound, Unavailable
-from lite.storage.s3 import S3Options, S3Storage
+from lite.storage.s3 import S3Storage
 from lite.storage.s3get import URL_REUSE, URLS_KEPT, SignedUrls
+from tests.stores import loopback_s3_options
 
 pytestmark = pytest.mark.anyio
 
@@ -62,18 +63,7 @@ class Scripted:
 async def store_at(scripted: Scripted, attempts: int = 2) -> AsyncIterator[S3Storage]:
     server = await asyncio.start_server(scripted.serve, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    options = S3Options(
-        bucket="b",
-        endpoint_url=f"http://127.0.0.1:{port}",
-        public_endpoint_url=None,
-        region="us-east-1",
-        access_key="testing",
-        secret_key="testing",
-        path_style=True,
-        connect_timeout=1,
-        read_timeout=1,
-        max_attempts=attempts,
-    )
+    options = loopback_s3_options(port, attempts)
     store = await S3Storage("s3", options).open()
     try:
         yield store

@@ -33,7 +33,7 @@ from lite.storage.factory import open_storage, s3_options
 from lite.storage.s3 import S3Options, S3Storage
 from lite.storage.s3parts import PART_SIZE
 from tests.servers import SeaweedServer, drop_bucket, free_ports, make_bucket, s3_client
-from tests.stores import new_store
+from tests.stores import loopback_s3_options, new_store
 
 pytestmark = pytest.mark.anyio
 
@@ -340,18 +340,7 @@ async def test_a_put_into_a_missing_bucket_is_unavailable(
 
 def unreachable_options(max_attempts: int) -> S3Options:
     (port,) = free_ports(1)  # nothing listens there any more
-    return S3Options(
-        bucket="b",
-        endpoint_url=f"http://127.0.0.1:{port}",
-        public_endpoint_url=None,
-        region="us-east-1",
-        access_key="testing",
-        secret_key="testing",
-        path_style=True,
-        connect_timeout=1,
-        read_timeout=1,
-        max_attempts=max_attempts,
-    )
+    return loopback_s3_options(port, max_attempts)
 
 
 async def test_an_unreachable_endpoint_is_unavailable() -> None:
