@@ -78,7 +78,7 @@ lint: install system-deps
 	shellcheck entrypoint.sh
 
 test: lint $(VEXA_NODE)
-	$(BIN)/pytest -q -p no:cacheprovider tests
+	$(BIN)/pytest -q -p no:cacheprovider --durations=25 tests
 
 # Three replicas on a SeaweedFS cluster behind nginx, while replicas are killed and restarted.
 test-scale: install system-deps node-deps

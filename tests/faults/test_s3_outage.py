@@ -4,6 +4,8 @@ afterwards every acknowledged chunk's stored bytes are compared with what was se
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -13,11 +15,13 @@ import anyio.to_thread
 import pytest
 
 from lite.storage import s3
+from lite.storage.base import Unavailable
+from lite.storage.s3 import S3Storage
 from tests.faults.conftest import Figures
 from tests.faults.kit import Audit, Restartable, Session, Tally, audit, client, send_session
 from tests.ingestkit import app_env, new_uid, new_user, wav_chunks
-from tests.servers import SeaweedServer
-from tests.stores import new_store
+from tests.servers import SeaweedServer, make_bucket, s3_client
+from tests.stores import loopback_s3_options, new_store
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(900)]
 
@@ -129,3 +133,66 @@ async def test_s3_killed_and_restarted(
     assert found.acked == SESSIONS * CHUNKS
     assert (found.missing, found.different, found.split, found.masters_wrong) == (0, 0, 0, 0)
     assert tally.server_errors == 0, tally.statuses
+
+
+async def test_reads_from_a_stopped_seaweedfs_are_unavailable_never_a_hang(
+    tmp_path: Path, figures: Figures
+) -> None:
+    """SIGSTOP mid-stream and before a read: both fail as Unavailable within the read timeouts;
+    after SIGCONT the pooled reads work again."""
+    server = SeaweedServer(tmp_path).start()
+    try:
+        bucket = make_bucket(server.endpoint)
+        payload = os.urandom(32 * 1024 * 1024)  # more than socket buffers can hold in flight
+        client = s3_client(server.endpoint)  # botocore's own timeouts: a loaded machine is slow
+        try:
+            await anyio.to_thread.run_sync(
+                lambda: client.put_object(Bucket=bucket, Key="big", Body=payload)
+            )
+        finally:
+            client.close()
+        options = dataclasses.replace(
+            loopback_s3_options(0, 2), endpoint_url=server.endpoint, bucket=bucket, read_timeout=2
+        )
+        store = await S3Storage("s3", options).open()
+        try:
+            mid_stream, before_read = await _reads_while_stopped(store, server)
+            with anyio.fail_after(30):
+                assert await _read_all(store, "big") == payload
+        finally:
+            await store.aclose()
+    finally:
+        server.stop()
+    figures.record(
+        "S3 reads while stopped (SIGSTOP)",
+        mid_stream_s=round(mid_stream, 2),
+        before_read_s=round(before_read, 2),
+        read_after_resume="whole",
+    )
+
+
+async def _reads_while_stopped(store: S3Storage, server: SeaweedServer) -> tuple[float, float]:
+    """Seconds until a read in progress, then a new read, fail as Unavailable."""
+    reader = await store.open_range("big")
+    server.pause()
+    try:
+        started = time.monotonic()
+        with anyio.fail_after(10), pytest.raises(Unavailable):
+            async for _ in reader:
+                pass
+        mid_stream = time.monotonic() - started
+        await reader.aclose()
+        started = time.monotonic()
+        with anyio.fail_after(10), pytest.raises(Unavailable):
+            await store.open_range("big", 0, 99)
+        return mid_stream, time.monotonic() - started
+    finally:
+        server.resume()
+
+
+async def _read_all(store: S3Storage, key: str) -> bytes:
+    reader = await store.open_range(key)
+    try:
+        return b"".join([chunk async for chunk in reader])
+    finally:
+        await reader.aclose()
